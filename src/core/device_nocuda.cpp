@@ -1,0 +1,17 @@
+// device_nocuda.cpp — device.h for the CPU-only build (`make cpu`; the CUDA build links
+// cuda/device.cu instead). There is no GPU to find and nothing to register: a CUDA tensor then
+// fails in allocator_for() with a message that says the binary was built without CUDA.
+#include "core/device.h"
+
+namespace moe {
+
+bool built_with_cuda() { return false; }
+int cuda_device_count() { return 0; }
+bool cuda_available() { return false; }
+void devices_init() {}
+std::string devices_describe() { return "cpu only (built without CUDA)"; }
+CudaMemoryStats cuda_memory_stats() { return CudaMemoryStats{}; }
+void cuda_empty_cache() {}
+void cuda_reset_peak_memory() {}
+
+}  // namespace moe

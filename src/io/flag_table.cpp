@@ -1,0 +1,121 @@
+// flag_table.cpp — THE table of flags for train, eval and finetune, and the --model presets.
+//
+// Everything the programs accept on the command line is one row below; the parser, --help and
+// the effective-config table are computed from these rows (see flags.h for why). To add a flag:
+// add a row, read it in the program with Flags::get_*; --help picks it up by itself, and
+// test_flags.cpp checks the row (default in range, choices, presets). notes/flags.md has more.
+//
+// Columns: name, type, default, help, choices (Enum only), min, max, which ends of the range are
+// included, programs (T = train, E = eval, F = finetune), --help group.
+// The presets follow the paper's dense ladder (SPEC §2, Artetxe et al. 2021); `tiny` and
+// `small` are this project's own sizes for one CPU or one GPU.
+#include <iterator>
+#include <limits>
+
+#include "io/flags.h"
+
+namespace moe {
+namespace {
+
+// Short names so that each row fits on a line or two.
+constexpr unsigned T = PROG_TRAIN, E = PROG_EVAL, F = PROG_FINETUNE, TF = T | F, TEF = PROG_ALL;
+constexpr FlagType INT = FlagType::Int, FLOAT = FlagType::Float, BOOL = FlagType::Bool,
+                   STR = FlagType::String, ENUM = FlagType::Enum;
+constexpr Interval CLOSED = Interval::Closed, LEFT_OPEN = Interval::LeftOpen,
+                   RIGHT_OPEN = Interval::RightOpen, OPEN = Interval::Open;
+constexpr double INF = std::numeric_limits<double>::infinity();
+constexpr double NA = std::numeric_limits<double>::quiet_NaN();  // no range (non-numeric flag)
+
+const FlagSpec kFlags[] = {
+    // ---- run: what to do, where to write, how long ----------------------------------------
+    {"help", BOOL, "false", "print this help and exit", nullptr, NA, NA, CLOSED, TEF, "run"},
+    {"config", STR, "", "read key=value lines from FILE (overridden by the command line)",
+     nullptr, NA, NA, CLOSED, TEF, "run"},
+    {"seed", INT, "1", "random seed for initialisation, data order and dropout", nullptr, 0,
+     2147483648.0, RIGHT_OPEN, TEF, "run"},
+    {"out-dir", STR, "runs/default", "folder for logs, checkpoints and results", nullptr, NA, NA,
+     CLOSED, TEF, "run"},
+    {"threads", INT, "0", "CPU threads; 0 = all cores", nullptr, 0, 256, CLOSED, TEF, "run"},
+    {"device", ENUM, "cpu", "where the model runs", "cpu|cuda", NA, NA, CLOSED, TEF, "run"},
+    {"log-every", INT, "10", "print and log the training loss every N steps", nullptr, 1, INF,
+     CLOSED, TF, "run"},
+    {"eval-every", INT, "100", "evaluate on the validation set every N steps; 0 = only at the end",
+     nullptr, 0, INF, CLOSED, T, "run"},
+    {"eval-batches", INT, "8", "validation batches per evaluation", nullptr, 1, INF, CLOSED, T,
+     "run"},
+    {"ckpt-every", INT, "200", "save a checkpoint every N steps; 0 = only at the end", nullptr, 0,
+     INF, CLOSED, T, "run"},
+    {"resume", STR, "", "continue training from this checkpoint file", nullptr, NA, NA, CLOSED, T,
+     "run"},
+    {"steps", INT, "300", "optimizer steps to train for", nullptr, 1, INF, CLOSED, T, "run"},
+    {"max-minutes", FLOAT, "0", "stop and save after this much wall time; 0 = no limit", nullptr,
+     0, INF, CLOSED, T, "run"},
+
+    // ---- model: the architecture (SPEC §2); --model sets the others ------------------------
+    {"model", ENUM, "tiny", "model size preset: sets the flags marked 'set by --model'",
+     "tiny|small|125m|355m|1.3b|2.7b|6.7b|13b", NA, NA, CLOSED, T, "model"},
+    {"n-layer", INT, "4", "transformer layers (L)", nullptr, 1, 256, CLOSED, T, "model"},
+    {"d-model", INT, "128", "model width (C); the FFN is 4C wide", nullptr, 8, 65536, CLOSED, T,
+     "model"},
+    {"n-head", INT, "4", "attention heads (NH); must divide d-model", nullptr, 1, 1024, CLOSED, T,
+     "model"},
+    {"seq-len", INT, "64", "tokens per training sequence (T)", nullptr, 2, 65536, CLOSED, T,
+     "model"},
+    {"dropout", FLOAT, "0.1", "dropout probability (embedding, attention, residual, experts)",
+     nullptr, 0, 1, RIGHT_OPEN, TF, "model"},
+    {"ckpt", STR, "", "checkpoint file to load", nullptr, NA, NA, CLOSED, E | F, "model"},
+
+    // ---- data: corpus and tokenizer (SPEC §5) ----------------------------------------------
+    {"data", STR, "", "UTF-8 text file or directory; empty = the embedded synthetic corpus",
+     nullptr, NA, NA, CLOSED, T, "data"},
+    {"val-data", STR, "", "validation text file or directory; empty = hold out --val-fraction",
+     nullptr, NA, NA, CLOSED, T, "data"},
+    {"val-fraction", FLOAT, "0.05", "fraction of --data held out for validation", nullptr, 0, 0.5,
+     CLOSED, T, "data"},
+    {"bpe-dir", STR, "",
+     "folder with encoder.json + vocab.bpe (e.g. ../shared/data/gpt2_bpe); empty = train a BPE "
+     "of --vocab-size on the data",
+     nullptr, NA, NA, CLOSED, T, "data"},
+    {"vocab-size", INT, "2048", "vocabulary size of a BPE trained on the data", nullptr, 260,
+     65536, CLOSED, T, "data"},
+    {"cache-dir", STR, "data/cache", "folder for tokenized-corpus caches", nullptr, NA, NA, CLOSED,
+     T, "data"},
+
+    // ---- optim: Adam with decoupled weight decay, linear warmup and decay (SPEC §5) --------
+    {"batch-size", INT, "16", "sequences per batch (per optimizer step when training)", nullptr, 1, 1048576, CLOSED, TEF,
+     "optim"},
+    {"lr", FLOAT, "1e-3", "peak learning rate (linear warmup to it, then linear decay to 0)",
+     nullptr, 0, 1, LEFT_OPEN, TF, "optim"},
+    {"warmup", FLOAT, "0.05", "warmup length as a fraction of the run's steps", nullptr, 0, 1, CLOSED, TF,
+     "optim"},
+    {"weight-decay", FLOAT, "0.01", "decoupled weight decay (AdamW)", nullptr, 0, 1, CLOSED, TF,
+     "optim"},
+    {"beta1", FLOAT, "0.9", "Adam beta1", nullptr, 0, 1, RIGHT_OPEN, TF, "optim"},
+    {"beta2", FLOAT, "0.98", "Adam beta2", nullptr, 0, 1, RIGHT_OPEN, TF, "optim"},
+    {"adam-eps", FLOAT, "1e-8", "Adam epsilon", nullptr, 0, 1, OPEN, TF, "optim"},
+    {"clip-grad", FLOAT, "0", "clip the global gradient norm to this; 0 = off", nullptr, 0, INF,
+     CLOSED, TF, "optim"},
+};
+
+// The --model presets. The table defaults of n-layer..seq-len equal `tiny`, the default preset,
+// so that --help shows the sizes a plain `train` gets.
+// Batch sizes of the paper's ladder are in tokens (0.5M..2M, notes/flags.md); --batch-size here
+// counts sequences per step, so the ladder presets leave it alone.
+const Preset kPresets[] = {
+    {"tiny", "n-layer=4 d-model=128 n-head=4 seq-len=64 batch-size=16 lr=2e-3"},
+    {"small", "n-layer=6 d-model=256 n-head=8 seq-len=128 batch-size=16 lr=1e-3"},
+    {"125m", "n-layer=12 d-model=768 n-head=12 seq-len=2048 lr=6e-4"},
+    {"355m", "n-layer=24 d-model=1024 n-head=16 seq-len=2048 lr=3e-4"},
+    {"1.3b", "n-layer=24 d-model=2048 n-head=32 seq-len=2048 lr=2e-4"},
+    {"2.7b", "n-layer=32 d-model=2560 n-head=32 seq-len=2048 lr=1.6e-4"},
+    {"6.7b", "n-layer=32 d-model=4096 n-head=32 seq-len=2048 lr=1.2e-4"},
+    {"13b", "n-layer=40 d-model=5120 n-head=40 seq-len=2048 lr=1e-4"},
+};
+
+const FlagTable kTable = {kFlags, std::size(kFlags), kPresets, std::size(kPresets), "model"};
+
+}  // namespace
+
+const FlagTable& builtin_flag_table() { return kTable; }
+
+}  // namespace moe

@@ -1,0 +1,141 @@
+// gpt.cpp — the dense GPT model (SPEC §2): parameters, initialisation and forward pass.
+#include "nn/gpt.h"
+
+#include <cmath>
+
+#include "ops/activation.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+#include "ops/shape.h"
+#include "ops/softmax_xent.h"
+
+namespace moe {
+
+// ---------------------------------------------------------------------------------------------
+// initialisation helpers (all draw from one Rng in registration order, so a seed fixes the model)
+
+static Tensor uniform(const Shape& shape, double bound, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>((2 * rng.uniform() - 1) * bound);
+  return t;
+}
+
+static Tensor normal(const Shape& shape, double std, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(rng.normal() * std);
+  return t;
+}
+
+// Xavier/Glorot uniform: U(+-gain * sqrt(6 / (fan_in + fan_out))).
+static double xavier_bound(int64_t fan_in, int64_t fan_out, double gain) {
+  return gain * std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+}
+
+Tensor sinusoidal_positions(int T, int C) {
+  CHECK(C % 2 == 0 && C >= 4, "sinusoidal positions need an even --d-model >= 4, got ", C);
+  const int half = C / 2;
+  Tensor t = Tensor::empty({T, C});  // (T, C)
+  float* p = t.data<float>();
+  for (int pos = 0; pos < T; ++pos) {
+    const double fairseq_pos = pos + 2;  // padding_idx (1) + 1 + t
+    for (int k = 0; k < half; ++k) {
+      const double freq = std::exp(-static_cast<double>(k) * std::log(10000.0) / (half - 1));
+      p[pos * C + k] = static_cast<float>(std::sin(fairseq_pos * freq));
+      p[pos * C + half + k] = static_cast<float>(std::cos(fairseq_pos * freq));
+    }
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// construction
+
+GPT::GPT(const GPTConfig& cfg, uint64_t seed) : cfg_(cfg) {
+  cfg_.validate();
+  Rng rng(seed);
+  const int C = cfg.d_model, H = cfg.d_ff(), V = cfg.vocab_size;
+  const double lin_c = 1.0 / std::sqrt(static_cast<double>(C));  // U(+-1/sqrt(fan_in)), fan_in C
+  const double lin_h = 1.0 / std::sqrt(static_cast<double>(H));  // fan_in H
+  wte_ = params_.add("wte", normal({V, C}, std::pow(C, -0.5), rng));
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    const std::string pre = "blocks." + std::to_string(l) + ".";
+    BlockParams b;
+    b.ln1_w = params_.add(pre + "ln1.weight", Tensor::full({C}, 1.0));
+    b.ln1_b = params_.add(pre + "ln1.bias", Tensor::zeros({C}));
+    // q, k, v are three (C, C) Xavier matrices with gain 1/sqrt(2), stacked into (3C, C).
+    b.qkv_w = params_.add(pre + "attn.qkv.weight",
+                          uniform({3 * C, C}, xavier_bound(C, C, 1.0 / std::sqrt(2.0)), rng));
+    b.qkv_b = params_.add(pre + "attn.qkv.bias", uniform({3 * C}, lin_c, rng));
+    b.proj_w = params_.add(pre + "attn.proj.weight", uniform({C, C}, xavier_bound(C, C, 1.0), rng));
+    b.proj_b = params_.add(pre + "attn.proj.bias", Tensor::zeros({C}));
+    b.ln2_w = params_.add(pre + "ln2.weight", Tensor::full({C}, 1.0));
+    b.ln2_b = params_.add(pre + "ln2.bias", Tensor::zeros({C}));
+    b.fc1_w = params_.add(pre + "ffn.fc1.weight", uniform({H, C}, lin_c, rng));
+    b.fc1_b = params_.add(pre + "ffn.fc1.bias", uniform({H}, lin_c, rng));
+    b.fc2_w = params_.add(pre + "ffn.fc2.weight", uniform({C, H}, lin_h, rng));
+    b.fc2_b = params_.add(pre + "ffn.fc2.bias", uniform({C}, lin_h, rng));
+    blocks_.push_back(b);
+  }
+  lnf_w_ = params_.add("ln_f.weight", Tensor::full({C}, 1.0));
+  lnf_b_ = params_.add("ln_f.bias", Tensor::zeros({C}));
+  pos_table_ = sinusoidal_positions(cfg.seq_len, C);
+}
+
+// ---------------------------------------------------------------------------------------------
+// forward
+
+Tensor GPT::positions(int B, int T) const {
+  const int C = cfg_.d_model;
+  Tensor out = Tensor::empty({B, T, C});  // (B, T, C): the (T, C) table repeated per sequence
+  for (int b = 0; b < B; ++b)
+    out.slice_view(0, b, b + 1).view({T, C}).copy_from(pos_table_.slice_view(0, 0, T));
+  return out;
+}
+
+Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, Rng& rng) {
+  const double pd = training ? cfg_.dropout : 0.0;
+  // x = x + Dropout(Attn(LN1(x)))
+  Tensor h = layernorm(x, p.ln1_w, p.ln1_b, 1e-5);                         // (B, T, C)
+  Tensor qkv = linear(h, p.qkv_w, p.qkv_b);                                // (B, T, 3C)
+  Tensor a = causal_self_attention(qkv, cfg_.n_head, pd, training, rng);   // (B, T, C)
+  a = dropout(linear(a, p.proj_w, p.proj_b), pd, training, rng);           // (B, T, C)
+  Tensor x1 = add(x, a);
+  // x = x + Dropout(FFN(LN2(x)))
+  h = layernorm(x1, p.ln2_w, p.ln2_b, 1e-5);                               // (B, T, C)
+  Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                            // (B, T, H)
+  f = dropout(linear(f, p.fc2_w, p.fc2_b), pd, training, rng);             // (B, T, C)
+  return add(x1, f);
+}
+
+Tensor GPT::forward_hidden(const Tensor& ids, bool training, Rng& rng) {
+  CHECK(ids.dim() == 2, "model input must be (B, T) token ids, got ", ids.desc());
+  const int B = static_cast<int>(ids.size(0)), T = static_cast<int>(ids.size(1));
+  CHECK(T <= cfg_.seq_len, "sequence of ", T, " tokens is longer than the model's context (",
+        cfg_.seq_len, ")");
+  const double pd = training ? cfg_.dropout : 0.0;
+  Tensor x = scale(embedding(ids, wte_), std::sqrt(static_cast<double>(cfg_.d_model)));  // (B, T, C)
+  x = dropout(add(x, positions(B, T)), pd, training, rng);
+  for (const BlockParams& p : blocks_) x = block_forward(x, p, training, rng);
+  return layernorm(x, lnf_w_, lnf_b_, 1e-5);  // (B, T, C)
+}
+
+Tensor GPT::forward_logits(const Tensor& ids, Rng& rng) {
+  Tensor h = forward_hidden(ids, false, rng);                        // (B, T, C)
+  Tensor flat = reshape(h, {h.size(0) * h.size(1), cfg_.d_model});   // (N, C)
+  return linear(flat, wte_, Tensor());                               // (N, V) tied weights
+}
+
+Tensor GPT::forward_loss(const Tensor& ids, const Tensor& targets, bool training, Rng& rng) {
+  check_same_shape(ids, targets, "forward_loss: ids and targets");
+  Tensor h = forward_hidden(ids, training, rng);                     // (B, T, C)
+  Tensor flat = reshape(h, {h.size(0) * h.size(1), cfg_.d_model});   // (N, C)
+  Tensor logits = linear(flat, wte_, Tensor());                      // (N, V)
+  return softmax_cross_entropy(logits, targets.contiguous().view({targets.numel()}));
+}
+
+}  // namespace moe

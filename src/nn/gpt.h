@@ -1,0 +1,66 @@
+// gpt.h — the dense GPT-3-style decoder of the paper (SPEC §2), built from the coarse ops.
+//
+//   x = Dropout(sqrt(C) * Embed(ids) + SinusoidalPos)                        (B, T, C)
+//   for each of the L blocks (pre-LN):
+//     x = x + Dropout(Attn(LN1(x)))                                          (B, T, C)
+//     x = x + Dropout(FFN(LN2(x)))      FFN = fc2(GELU(fc1(.))), C -> 4C -> C
+//   logits = LN_f(x) @ Embed^T          (tied output embedding, no bias)     (B*T, V)
+//
+// The MoE counterpart (issue 3) replaces the FFN of every other block; everything else here is
+// shared, as in the paper, where each MoE model shares its dense counterpart's backbone.
+// Initialisation follows fairseq (SPEC §2): embedding N(0, C^-1/2); q, k, v Xavier-uniform with
+// gain 1/sqrt(2), output projection Xavier-uniform with zero bias; FFN weights and all other
+// biases U(+-1/sqrt(fan_in)); layer norms (1, 0).
+#pragma once
+#include <vector>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "nn/config.h"
+#include "nn/params.h"
+
+namespace moe {
+
+struct BlockParams {
+  Tensor ln1_w, ln1_b;    // (C,), (C,)
+  Tensor qkv_w, qkv_b;    // (3C, C), (3C,)   q, k, v projections stacked
+  Tensor proj_w, proj_b;  // (C, C), (C,)     attention output projection
+  Tensor ln2_w, ln2_b;    // (C,), (C,)
+  Tensor fc1_w, fc1_b;    // (H, C), (H,)
+  Tensor fc2_w, fc2_b;    // (C, H), (C,)
+};
+
+class GPT {
+ public:
+  GPT(const GPTConfig& cfg, uint64_t seed);
+
+  // ids, targets: (B, T) int32. Returns the mean next-token NLL (a scalar on the tape).
+  // `training` turns dropout on; dropout masks come from `rng` (saved in checkpoints).
+  Tensor forward_loss(const Tensor& ids, const Tensor& targets, bool training, Rng& rng);
+  // Logits (B*T, V) for evaluation (no dropout).
+  Tensor forward_logits(const Tensor& ids, Rng& rng);
+  // Final hidden states after the last layer norm, (B, T, C) (fine-tuning heads read these).
+  Tensor forward_hidden(const Tensor& ids, bool training, Rng& rng);
+
+  const GPTConfig& config() const { return cfg_; }
+  ParamRegistry& params() { return params_; }
+  const ParamRegistry& params() const { return params_; }
+
+ private:
+  Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, Rng& rng);
+  Tensor positions(int B, int T) const;  // (B, T, C) sinusoidal table, no grad
+
+  GPTConfig cfg_;
+  ParamRegistry params_;
+  Tensor wte_;                       // (V, C) token embedding, tied with the output layer
+  std::vector<BlockParams> blocks_;  // L blocks
+  Tensor lnf_w_, lnf_b_;             // (C,), (C,)
+  Tensor pos_table_;                 // (T, C) fairseq sinusoidal positions
+};
+
+// fairseq's sinusoidal table for positions 0..T-1 (SPEC §2): channel k < C/2 holds
+// sin(p * f_k), channel C/2 + k holds cos(p * f_k), f_k = exp(-k ln(10000) / (C/2 - 1)), where
+// p = t + 2 is the fairseq position index of token t (padding_idx 1, positions start after it).
+Tensor sinusoidal_positions(int T, int C);  // (T, C) f32
+
+}  // namespace moe

@@ -1,0 +1,123 @@
+// activation.cpp — CPU forward/backward pairs for GELU (tanh form) and inverted dropout.
+#include "ops/activation.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/parallel.h"
+
+namespace moe {
+
+static constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk, at least
+static constexpr double kSqrt2OverPi = 0.7978845608028654;  // sqrt(2/pi)
+static constexpr double kGeluCubic = 0.044715;
+
+// ---------------------------------------------------------------------------------------------
+// GELU
+
+template <typename T>
+void gelu_forward(T* out, const T* x, int64_t n) {
+  const T s = static_cast<T>(kSqrt2OverPi), a = static_cast<T>(kGeluCubic);
+  parallel_for(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T xi = x[i];
+      const T u = s * (xi + a * xi * xi * xi);
+      out[i] = T(0.5) * xi * (T(1) + tanh_fast(u));
+    }
+  }, kGrain);
+}
+
+// forward: y = 0.5 x (1 + tanh(u)),  u = s (x + a x^3)
+// backward: dy/dx = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) s (1 + 3 a x^2)
+//           dx = dout * dy/dx
+template <typename T>
+void gelu_backward(T* dx, const T* dout, const T* x, int64_t n) {
+  const T s = static_cast<T>(kSqrt2OverPi), a = static_cast<T>(kGeluCubic);
+  parallel_for(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T xi = x[i];
+      const T th = tanh_fast(s * (xi + a * xi * xi * xi));
+      const T du = s * (T(1) + T(3) * a * xi * xi);  // du/dx
+      const T dydx = T(0.5) * (T(1) + th) + T(0.5) * xi * (T(1) - th * th) * du;
+      dx[i] = dout[i] * dydx;
+    }
+  }, kGrain);
+}
+
+Tensor gelu(const Tensor& x_in) {
+  CHECK(x_in.is_floating(), "gelu: x must be f32 or f64, got ", x_in.desc());
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype());  // same shape as x
+  dispatch_floating(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    gelu_forward<T>(out.data<T>(), x.data<T>(), x.numel());
+  });
+  Tensor xs = x.detach();  // saved: x (backward recomputes tanh rather than storing it)
+  return record(out, "gelu", {x_in}, [xs](const Tensor& g_in, const std::vector<bool>&) {
+    Tensor g = g_in.contiguous();
+    Tensor dx = Tensor::empty(xs.shape(), xs.dtype());
+    dispatch_floating(xs.dtype(), [&](auto z) {
+      using T = decltype(z);
+      gelu_backward<T>(dx.data<T>(), g.data<T>(), xs.data<T>(), xs.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropout
+
+template <typename T>
+void dropout_forward(T* out, T* mask, const T* x, double p, Rng& rng, int64_t n) {
+  // The mask is drawn serially, one uniform per element in order: the seed alone fixes it.
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+  for (int64_t i = 0; i < n; ++i) mask[i] = rng.uniform() >= p ? keep_scale : T(0);
+  parallel_for(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] * mask[i];
+  }, kGrain);
+}
+
+// forward: y = x * mask  =>  dx = dout * mask
+template <typename T>
+void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
+  parallel_for(n, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * mask[i];
+  }, kGrain);
+}
+
+Tensor dropout(const Tensor& x_in, double p, bool training, Rng& rng) {
+  CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p,
+        ". HINT: p is the probability of *dropping* an element");
+  CHECK(x_in.is_floating(), "dropout: x must be f32 or f64, got ", x_in.desc());
+  if (!training || p == 0.0) return x_in;  // identity: no copy, no tape node, no rng draw
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype());   // same shape as x
+  Tensor mask = Tensor::empty(x.shape(), x.dtype());  // 0 or 1/(1-p), same shape as x
+  dispatch_floating(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    dropout_forward<T>(out.data<T>(), mask.data<T>(), x.data<T>(), p, rng, x.numel());
+  });
+  return record(out, "dropout", {x_in}, [mask](const Tensor& g_in, const std::vector<bool>&) {
+    Tensor g = g_in.contiguous();
+    Tensor dx = Tensor::empty(mask.shape(), mask.dtype());
+    dispatch_floating(mask.dtype(), [&](auto z) {
+      using T = decltype(z);
+      dropout_backward<T>(dx.data<T>(), g.data<T>(), mask.data<T>(), mask.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// explicit instantiations (f32 for the model, f64 for gradient checks)
+
+template void gelu_forward<float>(float*, const float*, int64_t);
+template void gelu_forward<double>(double*, const double*, int64_t);
+template void gelu_backward<float>(float*, const float*, const float*, int64_t);
+template void gelu_backward<double>(double*, const double*, const double*, int64_t);
+template void dropout_forward<float>(float*, float*, const float*, double, Rng&, int64_t);
+template void dropout_forward<double>(double*, double*, const double*, double, Rng&, int64_t);
+template void dropout_backward<float>(float*, const float*, const float*, int64_t);
+template void dropout_backward<double>(double*, const double*, const double*, int64_t);
+
+}  // namespace moe

@@ -1,0 +1,45 @@
+// attention.h — causal multi-head self-attention on a fused qkv tensor (the core of Attn()).
+//
+// SPEC §2: dense causal attention, scores scaled by 1/sqrt(head_dim), dropout (0.1 by default)
+// on the attention probabilities. The q, k, v projections and the output projection are linear
+// layers (ops/linear) around this op; this op is everything in between:
+//
+//   qkv (B, T, 3C) = [q | k | v], each C wide; head h uses columns h*hs .. h*hs+hs-1 of each,
+//   hs = C / NH (the layout of one x @ W_qkv^T with W_qkv = [W_q; W_k; W_v]).
+//   S[b, h, t, u] = q[b, t, h] . k[b, u, h] / sqrt(hs)        for u <= t (causal), else -inf
+//   P[b, h, t, :] = softmax_u(S[b, h, t, :])                  (B, NH, T, T), zero above diagonal
+//   Pd            = P * M                                     M: dropout mask, 0 or 1/(1-p)
+//   out[b, t, h]  = sum_u Pd[b, h, t, u] v[b, u, h]           heads concatenated -> (B, T, C)
+//
+// Saved for backward: qkv, P (B, NH, T, T) before dropout, and M when dropout is on. Memory is
+// O(B NH T^2): fine for the CPU reference at the small contexts it trains; the CUDA side may use
+// a flash-style kernel later with the same inputs and outputs.
+//
+// What it leaves out: padding masks (the model trains on full T-token blocks, SPEC §5),
+// key/value caches for generation, sparse or banded attention (the paper uses dense), and
+// flash-style recomputation.
+#pragma once
+#include <cstdint>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace moe {
+
+// qkv: (B, T, 3C) f32/f64 with C % NH == 0  ->  (B, T, C). Dropout on P with probability
+// attn_dropout_p when training (mask drawn from rng, serially, rows (b, h, t) in order, only the
+// t+1 causal entries of each row); identity on P otherwise.
+Tensor causal_self_attention(const Tensor& qkv, int NH, double attn_dropout_p, bool training,
+                             Rng& rng);
+
+// ---- raw kernels (contiguous buffers; F is the float type, T the sequence length)
+//   out (B, T, C), P (B, NH, T, T)  <-  qkv (B, T, 3C), mask (B, NH, T, T) or null (no dropout)
+template <typename F>
+void attention_forward(F* out, F* P, const F* qkv, const F* mask, int64_t B, int64_t T,
+                       int64_t C, int64_t NH);
+//   dqkv (B, T, 3C) (overwritten)  <-  dout (B, T, C), qkv, P, mask or null
+template <typename F>
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const F* mask,
+                        int64_t B, int64_t T, int64_t C, int64_t NH);
+
+}  // namespace moe

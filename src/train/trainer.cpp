@@ -1,0 +1,144 @@
+// trainer.cpp — the training loop, checkpoints and resume (see trainer.h).
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "io/checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace moe {
+
+std::atomic<bool>& Trainer::interrupt_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+static void say(const std::string& s) { std::cout << s << std::endl; }
+
+Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), dropout_rng_(cfg.seed * 7919 + 17) {
+  CHECK(cfg.steps >= 1, "--steps must be at least 1");
+  CHECK(cfg.batch_size >= 1, "--batch-size must be at least 1");
+  LogFn log = cfg.quiet ? LogFn() : LogFn(say);
+  cfg_.data.seq_len = cfg.model.seq_len;
+  cfg_.data.seed = cfg.seed;
+  data_ = prepare_data(cfg_.data, log);
+  cfg_.model.vocab_size = data_.tokenizer.vocab_size();
+  model_ = std::make_unique<GPT>(cfg_.model, cfg.seed);
+  opt_ = std::make_unique<AdamW>(model_->params(), cfg.adam);
+  warmup_steps_ = static_cast<int64_t>(std::llround(cfg.warmup * static_cast<double>(cfg.steps)));
+  fs::create_directories(cfg.out_dir);
+  ckpt_path_ = (fs::path(cfg.out_dir) / "checkpoint.bin").string();
+  log_path_ = (fs::path(cfg.out_dir) / "log.jsonl").string();
+  if (!cfg.resume.empty()) load_checkpoint_from(cfg.resume);
+}
+
+void Trainer::say_line(const std::string& s) const {
+  if (!cfg_.quiet) say(s);
+}
+
+void Trainer::say_config() const {
+  say(str_cat("data: ", data_.description));
+  say(str_cat("model: L=", cfg_.model.n_layer, " C=", cfg_.model.d_model, " NH=", cfg_.model.n_head,
+              " T=", cfg_.model.seq_len, " V=", cfg_.model.vocab_size, ", ",
+              model_->params().count(), " parameters; ",
+              paper_flops_per_token(cfg_.model), " training FLOPs per token (paper count)"));
+  if (step_ > 0) say(str_cat("resuming from ", cfg_.resume, " at step ", step_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// one step
+
+StepStats Trainer::train_step() {
+  const int B = cfg_.batch_size, T = cfg_.model.seq_len;
+  Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
+  data_.dataset->next_train_batch(B, x.data<int32_t>(), y.data<int32_t>());
+  StepStats s;
+  s.lr = lr_at(step_, cfg_.steps, warmup_steps_, cfg_.lr);
+  Tensor loss = model_->forward_loss(x, y, true, dropout_rng_);
+  s.loss = loss.item();
+  if (!std::isfinite(s.loss)) return s;  // the caller stops; nothing is updated
+  backward(loss);
+  s.grad_norm = opt_->step(s.lr);
+  model_->params().zero_grad();
+  ++step_;
+  tokens_seen_ += static_cast<double>(B) * T;
+  return s;
+}
+
+double Trainer::validation_loss(int max_batches) {
+  NoGradGuard ng;
+  const int B = cfg_.batch_size, T = cfg_.model.seq_len;
+  const BlockDataset& ds = *data_.dataset;
+  Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
+  Rng unused(0);
+  double total = 0;
+  int64_t blocks = 0;
+  for (int b = 0; b < max_batches && blocks < ds.num_val_blocks(); ++b) {
+    int filled = 0;
+    ds.val_batch(blocks, B, x.data<int32_t>(), y.data<int32_t>(), &filled);
+    if (filled == 0) break;
+    Tensor xs = x.slice_view(0, 0, filled), ys = y.slice_view(0, 0, filled);
+    total += model_->forward_loss(xs, ys, false, unused).item() * filled;
+    blocks += filled;
+  }
+  return blocks > 0 ? total / static_cast<double>(blocks) : NAN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpoints
+
+std::vector<std::pair<std::string, std::string>> Trainer::run_meta() const {
+  auto meta = cfg_.model.to_meta();
+  meta.push_back({"tokenizer", data_.tokenizer.fingerprint()});
+  meta.push_back({"batch-size", std::to_string(cfg_.batch_size)});
+  return meta;
+}
+
+void Trainer::save_checkpoint_to(const std::string& path) const {
+  Checkpoint ck;
+  ck.set_meta("format", "moe-gpt pretraining checkpoint");
+  for (const auto& [k, v] : run_meta()) ck.set_meta(k, v);
+  ck.set_meta("dropout", str_cat(cfg_.model.dropout));
+  ck.set_meta("step", std::to_string(step_));
+  ck.set_meta("tokens", str_cat(static_cast<int64_t>(tokens_seen_)));
+  auto rs = dropout_rng_.state();
+  ck.set_meta("rng", str_cat(rs[0], " ", rs[1], " ", rs[2], " ", rs[3]));
+  ck.set_meta("data-epoch", std::to_string(data_.dataset->cursor().epoch));
+  ck.set_meta("data-pos", std::to_string(data_.dataset->cursor().pos));
+  ck.set_meta("compute-paper-flops", str_cat(paper_flops_per_token(cfg_.model) * tokens_seen_));
+  for (const auto& [name, t] : model_->params().all()) ck.add_tensor("param/" + name, t);
+  for (const auto& [name, t] : opt_->state_tensors()) ck.add_tensor(name, t);
+  save_checkpoint(path, ck);
+}
+
+void Trainer::load_checkpoint_from(const std::string& path) {
+  Checkpoint ck = load_checkpoint(path);
+  check_meta_matches(ck, path, run_meta());
+  for (const auto& [name, t] : model_->params().all()) {
+    Tensor p = t;
+    const Tensor& saved = ck.get_tensor("param/" + name);
+    CHECK(saved.shape() == p.shape(), "checkpoint ", path, ": parameter ", name, " has shape ",
+          shape_str(saved.shape()), ", the model has ", shape_str(p.shape()));
+    p.copy_from(saved);
+  }
+  step_ = std::stoll(ck.get_meta("step"));
+  tokens_seen_ = std::stod(ck.get_meta("tokens"));
+  opt_->load_state(step_, ck.tensors);
+  std::array<uint64_t, 4> rs{};
+  std::istringstream in(ck.get_meta("rng"));
+  for (auto& v : rs) in >> v;
+  dropout_rng_.set_state(rs);
+  data_.dataset->set_cursor({std::stoll(ck.get_meta("data-epoch")), std::stoll(ck.get_meta("data-pos"))});
+  CHECK(step_ <= cfg_.steps, "checkpoint ", path, " is at step ", step_, " but --steps is ",
+        cfg_.steps, ". HINT: pass a larger --steps to train further");
+}
+
+}  // namespace moe
