@@ -95,6 +95,12 @@ const FlagSpec kFlags[] = {
     {"adam-eps", FLOAT, "1e-8", "Adam epsilon", nullptr, 0, 1, OPEN, TF, "optim"},
     {"clip-grad", FLOAT, "0", "clip the global gradient norm to this; 0 = off", nullptr, 0, INF,
      CLOSED, TF, "optim"},
+
+    // ---- moe (train; the MoE counterpart of any preset, SPEC §3-4)
+
+    // ---- eval (priming evaluation, SPEC §6, §8)
+
+    // ---- finetune (SPEC §7)
 };
 
 // The --model presets. The table defaults of n-layer..seq-len equal `tiny`, the default preset,

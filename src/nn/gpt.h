@@ -42,6 +42,10 @@ class GPT {
   // Final hidden states after the last layer norm, (B, T, C) (fine-tuning heads read these).
   Tensor forward_hidden(const Tensor& ids, bool training, Rng& rng);
 
+  // Sum over MoE layers of the load-balancing loss of the last forward (SPEC §3 step 10); an
+  // undefined tensor for a dense model.
+  const Tensor& aux_loss() const { return aux_loss_; }
+
   const GPTConfig& config() const { return cfg_; }
   ParamRegistry& params() { return params_; }
   const ParamRegistry& params() const { return params_; }
@@ -56,6 +60,7 @@ class GPT {
   std::vector<BlockParams> blocks_;  // L blocks
   Tensor lnf_w_, lnf_b_;             // (C,), (C,)
   Tensor pos_table_;                 // (T, C) fairseq sinusoidal positions
+  Tensor aux_loss_;                  // scalar, set by the last forward (MoE only)
 };
 
 // fairseq's sinusoidal table for positions 0..T-1 (SPEC §2): channel k < C/2 holds

@@ -1,6 +1,8 @@
 // linear.cpp — CPU forward/backward pairs for linear and matmul (see linear.h), on ops/gemm.
 #include "ops/linear.h"
 
+#include <algorithm>
+
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "ops/gemm.h"
@@ -15,8 +17,10 @@ void linear_forward(T* out, const T* x, const T* w, const T* b, int64_t N, int64
                     int64_t Cout) {
   // out (N, Cout) = x (N, Cin) @ w^T (Cin, Cout) [+ b broadcast over rows]
   if (b != nullptr) {  // start every row at b, then add the product (beta = 1)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < Cout; ++o) out[n * Cout + o] = b[o];
+    parallel_for(N, [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n)
+        for (int64_t o = 0; o < Cout; ++o) out[n * Cout + o] = b[o];
+    }, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, Cout)));
   }
   gemm<T>(false, true, N, Cout, Cin, T(1), x, Cin, w, Cin, b != nullptr ? T(1) : T(0), out,
           Cout);
@@ -103,7 +107,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
     check_float_operand(b_in, x_in.dtype(), "linear", "b");
     check_shape(b_in, {Cout}, "linear: bias b");
   }
-  const int64_t N = Cin == 0 ? x_in.numel() : x_in.numel() / Cin;  // rows after flattening
+  const int64_t N = shape_numel(Shape(x_in.shape().begin(), x_in.shape().end() - 1));  // rows
   Shape out_shape = x_in.shape();
   out_shape.back() = Cout;  // (..., Cout)
   Tensor x = x_in.contiguous(), w = w_in.contiguous(), b = has_b ? b_in.contiguous() : Tensor();

@@ -11,6 +11,7 @@
 
 #include "core/autograd.h"
 #include "io/checkpoint.h"
+#include "nn/gpt_io.h"
 
 namespace fs = std::filesystem;
 
@@ -106,7 +107,6 @@ void Trainer::save_checkpoint_to(const std::string& path) const {
   Checkpoint ck;
   ck.set_meta("format", "moe-gpt pretraining checkpoint");
   for (const auto& [k, v] : run_meta()) ck.set_meta(k, v);
-  ck.set_meta("dropout", str_cat(cfg_.model.dropout));
   ck.set_meta("step", std::to_string(step_));
   ck.set_meta("tokens", str_cat(static_cast<int64_t>(tokens_seen_)));
   auto rs = dropout_rng_.state();
@@ -114,7 +114,8 @@ void Trainer::save_checkpoint_to(const std::string& path) const {
   ck.set_meta("data-epoch", std::to_string(data_.dataset->cursor().epoch));
   ck.set_meta("data-pos", std::to_string(data_.dataset->cursor().pos));
   ck.set_meta("compute-paper-flops", str_cat(paper_flops_per_token(cfg_.model) * tokens_seen_));
-  for (const auto& [name, t] : model_->params().all()) ck.add_tensor("param/" + name, t);
+  add_gpt_to_checkpoint(ck, *model_);
+  add_tokenizer_to_checkpoint(ck, data_.tokenizer);
   for (const auto& [name, t] : opt_->state_tensors()) ck.add_tensor(name, t);
   save_checkpoint(path, ck);
 }
@@ -122,13 +123,7 @@ void Trainer::save_checkpoint_to(const std::string& path) const {
 void Trainer::load_checkpoint_from(const std::string& path) {
   Checkpoint ck = load_checkpoint(path);
   check_meta_matches(ck, path, run_meta());
-  for (const auto& [name, t] : model_->params().all()) {
-    Tensor p = t;
-    const Tensor& saved = ck.get_tensor("param/" + name);
-    CHECK(saved.shape() == p.shape(), "checkpoint ", path, ": parameter ", name, " has shape ",
-          shape_str(saved.shape()), ", the model has ", shape_str(p.shape()));
-    p.copy_from(saved);
-  }
+  load_gpt_params(*model_, ck);
   step_ = std::stoll(ck.get_meta("step"));
   tokens_seen_ = std::stod(ck.get_meta("tokens"));
   opt_->load_state(step_, ck.tensors);

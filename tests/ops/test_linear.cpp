@@ -138,6 +138,18 @@ TEST(Linear, NonContiguousInput) {
                   naive_linear(x.to_f64_vector(), w.to_f64_vector(), nullptr, 3, 5, 2), 1e-14);
 }
 
+TEST(Linear, EdgeShapes) {
+  // 1-D x is one row; no rows gives an empty output; Cin = 0 leaves only the bias.
+  Tensor w = random_f64({3, 5}, 31), b = random_f64({3}, 32);
+  EXPECT_EQ(linear(random_f64({5}, 33), w, b).shape(), (Shape{3}));
+  expect_gradcheck(linear_of, {param_f64({5}, 34), param_f64({3, 5}, 35), param_f64({3}, 36)});
+  EXPECT_EQ(linear(Tensor::zeros({0, 5}, DType::F64), w, b).shape(), (Shape{0, 3}));
+  Tensor y = linear(Tensor::zeros({2, 0}, DType::F64), Tensor::zeros({3, 0}, DType::F64), b);
+  std::vector<double> bv = b.to_f64_vector(), want = bv;
+  want.insert(want.end(), bv.begin(), bv.end());
+  EXPECT_EQ(y.to_f64_vector(), want);
+}
+
 TEST(Linear, ShapeErrors) {
   Tensor x = Tensor::zeros({4, 3}), w = Tensor::zeros({5, 3});
   EXPECT_THROW(linear(x, Tensor::zeros({5, 4}), Tensor()), Error);     // Cin mismatch

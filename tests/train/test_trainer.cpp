@@ -2,7 +2,10 @@
 // curve, bad checkpoints and non-finite losses stop with clear messages and damage nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -192,4 +195,26 @@ TEST(Trainer, CorpusTooSmallForOneBlockIsAClearError) {
   c.data.cache_dir = c.out_dir + "/cache";
   c.data.vocab_size = 300;
   EXPECT_THROW(Trainer t(c), Error);
+}
+
+TEST(Trainer, InterruptSavesACheckpointAndExits130) {
+  // SIGINT during the run: the step in flight finishes, a checkpoint is saved, code 130.
+  TrainConfig c = small_config("sigint");
+  c.steps = 100000;
+  c.ckpt_every = 0;
+  c.eval_every = 0;
+  Trainer t(c);
+  std::thread killer([&t] {
+    while (t.step() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::raise(SIGINT);
+  });
+  const int code = t.run();
+  killer.join();
+  EXPECT_EQ(code, 130);
+  ASSERT_TRUE(fs::exists(t.checkpoint_path()));
+  Checkpoint ck = load_checkpoint(t.checkpoint_path());
+  const int64_t saved = std::stoll(ck.get_meta("step"));
+  EXPECT_GE(saved, 3);
+  EXPECT_LT(saved, 100000);
+  EXPECT_EQ(saved, t.step());
 }
