@@ -91,7 +91,7 @@ cpu:
 
 # ---- tests --------------------------------------------------------------------------------------
 $(BUILD)/test_all: $(TEST_OBJS) $(LIB)
-	$(CXX) $(CXXFLAGS) $^ -o $@ -lgtest -lgtest_main $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ -lgtest $(LDLIBS)
 
 test: check-tools $(PROGRAMS) $(BUILD)/test_all
 	./$(BUILD)/test_all

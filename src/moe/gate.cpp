@@ -86,7 +86,7 @@ void router_backward(T* dx, T* dwg, const T* dprobs, const T* probs, const T* x,
 // Each expert has Cap slots, handed out in one fixed order (fairseq's cumsum over the token axis):
 // first all top-1 assignments, in token order, then all top-2 assignments, in token order. So
 //   loc1[s] = #{ t < s : e1(t) = e1(s) }
-//   loc2[s] = #{ t < s : e2(t) = e2(s), t's second choice not skipped } + #{ all t : e1(t) = e2(s) }
+//   loc2[s] = #{ t < s : e2(t) = e2(s), t's 2nd choice not skipped } + #{ all t : e1(t) = e2(s) }
 // Every top-1 assignment outranks every top-2 assignment, and within each kind earlier tokens
 // win. Nothing is ordered by gate value (fairseq's "batch prioritized routing" would; we leave it
 // out, as the paper's runs do). Since ranks count up from 0 with no gaps, the slots an expert

@@ -21,11 +21,12 @@
 // Note [Why router math is fp32]
 // The router decides discrete things — argmaxes and slot ranks — from small differences between
 // logits, and its softmax over E experts feeds the gate weights and the aux loss. In bf16 (8
-// mantissa bits) two logits 0.4% apart can round to the same value, so half-precision routing
-// flips expert choices on rounding noise and distorts P. fairseq therefore computes the gate in fp32
-// (`use_fp32`, `wg` kept in fp32) and so do we: the router, the softmax and every quantity derived
-// from P here run in the dtype of the input, which is f32 in the model (f64 in gradient checks);
-// a future bf16 GPU path must cast X to f32 before the router, never route in bf16.
+// mantissa bits) two logits 0.4% apart can round to the same value, so half-precision
+// routing flips expert choices on rounding noise and distorts P. fairseq therefore computes the
+// gate in fp32 (`use_fp32`, `wg` kept in fp32) and so do we: the router, the softmax and every
+// quantity derived from P here run in the dtype of the input, which is f32 in the model (f64 in
+// gradient checks); a future bf16 GPU path must cast X to f32 before the router, never route in
+// bf16.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -42,8 +43,9 @@ namespace moe {
 //   Cap = ceil(capacity_factor * 2 * ceil(N / E))      (ceil(N/E) first, as fairseq; the outer
 //                                                       ceil only matters when the factor != 1)
 // Evaluation with eval_fraction f > 0:  Cap = ceil(f * N).
-// Both products are computed in double exactly as fairseq's Python does, so e.g. f = 0.1, N = 30
-// gives ceil(3.0000000000000004) = 4, as there. Needs N >= 1, E >= 1, capacity_factor > 0, f >= 0.
+// Both products are computed in double exactly as fairseq's Python does, so e.g. f = 0.55,
+// N = 100 gives ceil(55.00000000000001) = 56, as there.
+// Needs N >= 1, E >= 1, capacity_factor > 0, f >= 0.
 int64_t moe_capacity(int64_t N, int E, double capacity_factor, bool training,
                      double eval_fraction);
 

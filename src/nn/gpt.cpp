@@ -75,10 +75,21 @@ GPT::GPT(const GPTConfig& cfg, uint64_t seed) : cfg_(cfg) {
     b.proj_b = params_.add(pre + "attn.proj.bias", Tensor::zeros({C}));
     b.ln2_w = params_.add(pre + "ln2.weight", Tensor::full({C}, 1.0));
     b.ln2_b = params_.add(pre + "ln2.bias", Tensor::zeros({C}));
-    b.fc1_w = params_.add(pre + "ffn.fc1.weight", uniform({H, C}, lin_c, rng));
-    b.fc1_b = params_.add(pre + "ffn.fc1.bias", uniform({H}, lin_c, rng));
-    b.fc2_w = params_.add(pre + "ffn.fc2.weight", uniform({C, H}, lin_h, rng));
-    b.fc2_b = params_.add(pre + "ffn.fc2.bias", uniform({C}, lin_h, rng));
+    if (cfg.is_moe_layer(l)) {
+      // The MoE counterpart: E experts of the dense FFN's shape, each with its own draws.
+      b.is_moe = true;
+      MoEParams m = moe_params_init(cfg.moe_experts, C, H, rng);
+      b.moe.wg = params_.add(pre + "moe.gate.weight", m.wg);
+      b.moe.w1 = params_.add(pre + "moe.experts.w1", m.w1);
+      b.moe.b1 = params_.add(pre + "moe.experts.b1", m.b1);
+      b.moe.w2 = params_.add(pre + "moe.experts.w2", m.w2);
+      b.moe.b2 = params_.add(pre + "moe.experts.b2", m.b2);
+    } else {
+      b.fc1_w = params_.add(pre + "ffn.fc1.weight", uniform({H, C}, lin_c, rng));
+      b.fc1_b = params_.add(pre + "ffn.fc1.bias", uniform({H}, lin_c, rng));
+      b.fc2_w = params_.add(pre + "ffn.fc2.weight", uniform({C, H}, lin_h, rng));
+      b.fc2_b = params_.add(pre + "ffn.fc2.bias", uniform({C}, lin_h, rng));
+    }
     blocks_.push_back(b);
   }
   lnf_w_ = params_.add("ln_f.weight", Tensor::full({C}, 1.0));
@@ -105,11 +116,39 @@ Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, 
   Tensor a = causal_self_attention(qkv, cfg_.n_head, pd, training, rng);   // (B, T, C)
   a = dropout(linear(a, p.proj_w, p.proj_b), pd, training, rng);           // (B, T, C)
   Tensor x1 = add(x, a);
-  // x = x + Dropout(FFN(LN2(x)))
+  // x = x + Dropout(FFN(LN2(x)))   (the FFN is E experts in an MoE block)
   h = layernorm(x1, p.ln2_w, p.ln2_b, 1e-5);                               // (B, T, C)
-  Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                            // (B, T, H)
-  f = dropout(linear(f, p.fc2_w, p.fc2_b), pd, training, rng);             // (B, T, C)
-  return add(x1, f);
+  return add(x1, ffn_forward(h, p, training, rng));
+}
+
+Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, Rng& rng) {
+  const double pd = training ? cfg_.dropout : 0.0;
+  if (!p.is_moe) {
+    Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                         // (B, T, H)
+    return dropout(linear(f, p.fc2_w, p.fc2_b), pd, training, rng);       // (B, T, C)
+  }
+  MoEConfig mc;
+  mc.num_experts = cfg_.moe_experts;
+  mc.capacity_factor = cfg_.capacity_factor;
+  mc.eval_capacity_fraction = cfg_.eval_capacity_fraction;
+  mc.top2_policy = cfg_.top2_policy;
+  mc.expert_dropout = cfg_.dropout;
+  // Tokens are routed as N = B*T rows, batch-major then position (SPEC §3).
+  MoEOutput o = moe_layer_forward(h, p.moe, mc, training, rng);           // y (B, T, C)
+  aux_loss_ = aux_loss_.defined() ? add(aux_loss_, o.l_aux) : o.l_aux;
+  moe_stats_.push_back(o.stats);
+  return o.y;
+}
+
+std::vector<int> GPT::moe_layer_indices() const {
+  std::vector<int> idx;
+  for (int l = 0; l < cfg_.n_layer; ++l)
+    if (cfg_.is_moe_layer(l)) idx.push_back(l);
+  return idx;
+}
+
+bool GPT::is_expert_param(const std::string& name) {
+  return name.find(".moe.experts.") != std::string::npos;
 }
 
 Tensor GPT::forward_hidden(const Tensor& ids, bool training, Rng& rng) {
@@ -118,6 +157,8 @@ Tensor GPT::forward_hidden(const Tensor& ids, bool training, Rng& rng) {
   CHECK(T <= cfg_.seq_len, "sequence of ", T, " tokens is longer than the model's context (",
         cfg_.seq_len, ")");
   const double pd = training ? cfg_.dropout : 0.0;
+  aux_loss_ = Tensor();
+  moe_stats_.clear();
   Tensor x = scale(embedding(ids, wte_), std::sqrt(static_cast<double>(cfg_.d_model)));  // (B, T, C)
   x = dropout(add(x, positions(B, T)), pd, training, rng);
   for (const BlockParams& p : blocks_) x = block_forward(x, p, training, rng);

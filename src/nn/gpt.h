@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "nn/config.h"
+#include "moe/moe_layer.h"
 #include "nn/params.h"
 
 namespace moe {
@@ -26,8 +27,10 @@ struct BlockParams {
   Tensor qkv_w, qkv_b;    // (3C, C), (3C,)   q, k, v projections stacked
   Tensor proj_w, proj_b;  // (C, C), (C,)     attention output projection
   Tensor ln2_w, ln2_b;    // (C,), (C,)
-  Tensor fc1_w, fc1_b;    // (H, C), (H,)
+  Tensor fc1_w, fc1_b;    // (H, C), (H,)          dense FFN (undefined in an MoE block)
   Tensor fc2_w, fc2_b;    // (C, H), (C,)
+  bool is_moe = false;
+  MoEParams moe;          // wg (E, C), w1 (E, C, H), b1 (E, H), w2 (E, H, C), b2 (E, C)
 };
 
 class GPT {
@@ -45,6 +48,13 @@ class GPT {
   // Sum over MoE layers of the load-balancing loss of the last forward (SPEC §3 step 10); an
   // undefined tensor for a dense model.
   const Tensor& aux_loss() const { return aux_loss_; }
+  // Routing statistics of the last forward, one entry per MoE layer (in layer order).
+  const std::vector<MoEStats>& moe_stats() const { return moe_stats_; }
+  std::vector<int> moe_layer_indices() const;
+  // Evaluation capacity rule for MoE layers (SPEC §3): f > 0 gives Cap = ceil(f * N).
+  void set_eval_capacity_fraction(double f) { cfg_.eval_capacity_fraction = f; }
+  // True for expert weights (not the gate): they get the SPEC §4 expert gradient scaling.
+  static bool is_expert_param(const std::string& name);
 
   const GPTConfig& config() const { return cfg_; }
   ParamRegistry& params() { return params_; }
@@ -52,6 +62,7 @@ class GPT {
 
  private:
   Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, Rng& rng);
+  Tensor ffn_forward(const Tensor& h, const BlockParams& p, bool training, Rng& rng);
   Tensor positions(int B, int T) const;  // (B, T, C) sinusoidal table, no grad
 
   GPTConfig cfg_;
@@ -61,6 +72,7 @@ class GPT {
   Tensor lnf_w_, lnf_b_;             // (C,), (C,)
   Tensor pos_table_;                 // (T, C) fairseq sinusoidal positions
   Tensor aux_loss_;                  // scalar, set by the last forward (MoE only)
+  std::vector<MoEStats> moe_stats_;  // one per MoE layer, set by the last forward
 };
 
 // fairseq's sinusoidal table for positions 0..T-1 (SPEC §2): channel k < C/2 holds

@@ -11,7 +11,13 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.model.n_head = static_cast<int>(f.get_int("n-head"));
   c.model.seq_len = static_cast<int>(f.get_int("seq-len"));
   c.model.dropout = f.get_float("dropout");
+  c.model.moe_experts = static_cast<int>(f.get_int("moe-experts"));
+  c.model.moe_freq = static_cast<int>(f.get_int("moe-freq"));
+  c.model.capacity_factor = f.get_float("capacity-factor");
+  c.model.top2_policy = f.get_str("moe-top2-policy");
   c.model.validate();
+  c.moe_loss_weight = f.get_float("moe-loss-weight");
+  c.expert_scaling = f.get_str("moe-expert-scaling");
   c.data.data = f.get_str("data");
   c.data.val_data = f.get_str("val-data");
   c.data.val_fraction = f.get_float("val-fraction");

@@ -89,6 +89,10 @@ int Trainer::run() {
        << ",\"elapsed_s\":" << fmt("%.2f", elapsed)
        << ",\"compute_paper_flops\":" << fmt("%.6g", paper_ftok * tokens_seen_)
        << ",\"compute_model_flops\":" << fmt("%.6g", model_ftok * tokens_seen_);
+    const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
+    if (!moe_stats.empty())
+      js << ",\"aux_loss\":" << fmt("%.6f", s.aux) << ",\"moe\":"
+         << moe_stats_json(model_->moe_layer_indices(), moe_stats);
     const bool eval_now = (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last;
     if (eval_now) {
       const double vl = validation_loss(cfg_.eval_batches);
@@ -98,11 +102,12 @@ int Trainer::run() {
     js << "}";
     if (step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1) {
       log_line(js.str());
+      if (!moe_stats.empty()) routing_.add(step_, moe_stats);
       const double eta = elapsed / static_cast<double>(step_ - first_step) * static_cast<double>(cfg_.steps - step_);
       if (!cfg_.quiet)
         say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", s.loss), " | lr ",
                          fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s | ", hms(elapsed),
-                         " elapsed | ETA ", hms(eta)));
+                         " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
     }
     const bool out_of_time = cfg_.max_minutes > 0 && elapsed > cfg_.max_minutes * 60;
     if ((cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0) || last || interrupt_flag().load() || out_of_time)
@@ -119,6 +124,7 @@ int Trainer::run() {
     }
   }
   std::signal(SIGINT, prev_handler);
+  if (code == 0 && !cfg_.quiet) write_moe_pictures();
   if (code == 0 && !cfg_.quiet) say_line(str_cat("done: ", step_, " steps, checkpoint ", ckpt_path_, ", log ", log_path_));
   return code;
 }

@@ -11,6 +11,7 @@
 
 #include "core/autograd.h"
 #include "io/checkpoint.h"
+#include "ops/elementwise.h"
 #include "nn/gpt_io.h"
 
 namespace fs = std::filesystem;
@@ -34,6 +35,21 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), dropout_rng_(cfg.seed * 79
   cfg_.model.vocab_size = data_.tokenizer.vocab_size();
   model_ = std::make_unique<GPT>(cfg_.model, cfg.seed);
   opt_ = std::make_unique<AdamW>(model_->params(), cfg.adam);
+  // SPEC §4 expert scaling. Experts see ~E times fewer tokens than shared weights. fairseq scales
+  // expert gradients by sqrt(W) (W = expert-parallel world size; 1 in one process, so exactly
+  // the mean-loss gradient here); the seed summary instead lowers the experts' learning rate by
+  // 1/sqrt(E). Adam is nearly invariant to a constant gradient scale, so only "lr" changes the
+  // optimisation on one rank (notes/moe-training.md).
+  CHECK(cfg.expert_scaling == "gradient" || cfg.expert_scaling == "lr",
+        "--moe-expert-scaling must be gradient or lr, got '", cfg.expert_scaling, "'");
+  const int world_size = 1;
+  expert_grad_scale_ = std::sqrt(static_cast<double>(world_size));
+  for (const auto& [name, t] : model_->params().all()) {
+    const bool expert = GPT::is_expert_param(name);
+    lr_scale_.push_back(expert && cfg.expert_scaling == "lr"
+                            ? 1.0 / std::sqrt(static_cast<double>(cfg_.model.moe_experts))
+                            : 1.0);
+  }
   warmup_steps_ = static_cast<int64_t>(std::llround(cfg.warmup * static_cast<double>(cfg.steps)));
   fs::create_directories(cfg.out_dir);
   ckpt_path_ = (fs::path(cfg.out_dir) / "checkpoint.bin").string();
@@ -51,7 +67,25 @@ void Trainer::say_config() const {
               " T=", cfg_.model.seq_len, " V=", cfg_.model.vocab_size, ", ",
               model_->params().count(), " parameters; ",
               paper_flops_per_token(cfg_.model), " training FLOPs per token (paper count)"));
+  if (cfg_.model.is_moe())
+    say(str_cat("MoE: E=", cfg_.model.moe_experts, " experts in layers every ", cfg_.model.moe_freq,
+                " (", cfg_.model.n_moe_layers(), " MoE layers), top-2 policy ", cfg_.model.top2_policy,
+                ", capacity factor ", cfg_.model.capacity_factor, ", aux loss weight ",
+                cfg_.moe_loss_weight, ", expert scaling ", cfg_.expert_scaling));
   if (step_ > 0) say(str_cat("resuming from ", cfg_.resume, " at step ", step_));
+}
+
+void Trainer::write_moe_pictures() const {
+  if (!cfg_.model.is_moe()) return;
+  const std::string a = (fs::path(cfg_.out_dir) / "moe_tokens_per_expert.svg").string();
+  routing_.write_svg(a, model_->moe_layer_indices());
+  std::string msg = "wrote " + a;
+  if (cfg_.data.data.empty()) {
+    const std::string b = (fs::path(cfg_.out_dir) / "moe_domain_routing.svg").string();
+    write_domain_routing_svg(*model_, data_.tokenizer, b);
+    msg += " and " + b;
+  }
+  say_line(msg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -65,9 +99,19 @@ StepStats Trainer::train_step() {
   s.lr = lr_at(step_, cfg_.steps, warmup_steps_, cfg_.lr);
   Tensor loss = model_->forward_loss(x, y, true, dropout_rng_);
   s.loss = loss.item();
-  if (!std::isfinite(s.loss)) return s;  // the caller stops; nothing is updated
+  if (model_->aux_loss().defined()) {
+    s.aux = model_->aux_loss().item();
+    loss = add(loss, scale(model_->aux_loss(), cfg_.moe_loss_weight));
+  }
+  if (!std::isfinite(s.loss) || !std::isfinite(s.aux)) return s;  // the caller stops
   backward(loss);
-  s.grad_norm = opt_->step(s.lr);
+  if (expert_grad_scale_ != 1.0)
+    for (auto& [name, p] : model_->params().all())
+      if (GPT::is_expert_param(name) && p.grad().defined()) {
+        Tensor g = p.grad();
+        scale_inplace(g, expert_grad_scale_);
+      }
+  s.grad_norm = opt_->step(s.lr, &lr_scale_);
   model_->params().zero_grad();
   ++step_;
   tokens_seen_ += static_cast<double>(B) * T;
@@ -82,7 +126,7 @@ double Trainer::validation_loss(int max_batches) {
   Rng unused(0);
   double total = 0;
   int64_t blocks = 0;
-  for (int b = 0; b < max_batches && blocks < ds.num_val_blocks(); ++b) {
+  for (int b = 0; b < max_batches && blocks < ds.num_val_blocks(); ++b) {  // NLL only, no aux
     int filled = 0;
     ds.val_batch(blocks, B, x.data<int32_t>(), y.data<int32_t>(), &filled);
     if (filled == 0) break;

@@ -15,6 +15,7 @@
 #include "nn/gpt.h"
 #include "train/adamw.h"
 #include "train/data_setup.h"
+#include "train/moe_report.h"
 
 namespace moe {
 
@@ -32,10 +33,14 @@ struct TrainConfig {
   std::string resume;         // checkpoint to continue from ("" = start fresh)
   double max_minutes = 0;     // stop (and save) after this much wall time; 0 = no limit
   bool quiet = false;         // no progress lines (tests)
+  // MoE training (SPEC §3 step 10, §4)
+  double moe_loss_weight = 0.01;          // loss = NLL + w * sum over MoE layers of l_aux
+  std::string expert_scaling = "gradient";  // "gradient" (fairseq) | "lr" (seed summary)
 };
 
 struct StepStats {
-  double loss = 0, lr = 0, grad_norm = 0;
+  double loss = 0, lr = 0, grad_norm = 0;  // loss: the mean token NLL (what perplexity uses)
+  double aux = 0;                          // sum of l_aux over MoE layers (0 for dense)
 };
 
 class Trainer {
@@ -70,6 +75,10 @@ class Trainer {
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;
   std::string ckpt_path_, log_path_;
+  std::vector<double> lr_scale_;   // per parameter (SPEC §4 "lr" expert scaling), else all 1
+  double expert_grad_scale_ = 1.0; // SPEC §4 "gradient" scaling: sqrt(world size)
+  RoutingHistory routing_;
+  void write_moe_pictures() const;
 };
 
 }  // namespace moe

@@ -1,0 +1,216 @@
+// dispatch.cpp — CPU forward/backward pairs for dispatch and combine (see dispatch.h, SPEC §3
+// step 9). Every loop is a gather over independent output rows; see "Parallelism" in dispatch.h.
+#include "moe/dispatch.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/parallel.h"
+
+namespace moe {
+
+static constexpr int64_t K = 2;  // top-k, fixed at 2 (SPEC §3)
+
+// rows per parallel chunk: about 16k numbers of work each
+static int64_t row_grain(int64_t C) {
+  return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C));
+}
+
+// ---------------------------------------------------------------------------------------------
+// raw kernels
+
+template <typename T>
+void dispatch_forward(T* buf, const T* x, const int32_t* slot_src, int64_t E, int64_t Cap,
+                      int64_t C) {
+  // buf[e, c, :] = x[s, :] where slot (e, c) holds assignment s*K + k; 0 for an empty slot
+  parallel_for(E * Cap, [&](int64_t lo, int64_t hi) {
+    for (int64_t slot = lo; slot < hi; ++slot) {
+      T* row = buf + slot * C;
+      const int32_t a = slot_src[slot];
+      if (a < 0) {
+        std::fill(row, row + C, T(0));
+      } else {
+        const T* src = x + (a / K) * C;
+        std::copy(src, src + C, row);
+      }
+    }
+  }, row_grain(C));
+}
+
+template <typename T>
+void dispatch_backward(T* dx, const T* dbuf, const int32_t* expert, const int32_t* loc,
+                       const int32_t* kept, int64_t N, int64_t Cap, int64_t C) {
+  // forward: buf[e_k(s), loc_k(s), :] = x[s, :] for each kept k
+  //   =>  dx[s, :] = sum_k kept_k(s) * dbuf[e_k(s), loc_k(s), :]   (0 for a token dropped twice)
+  parallel_for(N, [&](int64_t lo, int64_t hi) {
+    for (int64_t s = lo; s < hi; ++s) {
+      T* row = dx + s * C;
+      std::fill(row, row + C, T(0));
+      for (int64_t k = 0; k < K; ++k) {
+        if (!kept[s * K + k]) continue;
+        const T* src = dbuf + (expert[s * K + k] * Cap + loc[s * K + k]) * C;
+        for (int64_t c = 0; c < C; ++c) row[c] += src[c];
+      }
+    }
+  }, row_grain(C));
+}
+
+template <typename T>
+void combine_forward(T* y, const T* expert_out, const T* gates, const int32_t* expert,
+                     const int32_t* loc, const int32_t* kept, int64_t N, int64_t Cap, int64_t C) {
+  // y[s, :] = sum_k kept_k(s) * G[s, k] * out[e_k(s), loc_k(s), :]
+  // Only kept slots are read: Note [Empty expert slots never reach the output] (dispatch.h).
+  parallel_for(N, [&](int64_t lo, int64_t hi) {
+    for (int64_t s = lo; s < hi; ++s) {
+      T* row = y + s * C;
+      std::fill(row, row + C, T(0));
+      for (int64_t k = 0; k < K; ++k) {
+        if (!kept[s * K + k]) continue;
+        const T g = gates[s * K + k];
+        const T* src = expert_out + (expert[s * K + k] * Cap + loc[s * K + k]) * C;
+        for (int64_t c = 0; c < C; ++c) row[c] += g * src[c];
+      }
+    }
+  }, row_grain(C));
+}
+
+template <typename T>
+void combine_backward(T* dexpert_out, T* dgates, const T* dy, const T* expert_out, const T* gates,
+                      const int32_t* expert, const int32_t* loc, const int32_t* kept,
+                      const int32_t* slot_src, int64_t N, int64_t E, int64_t Cap, int64_t C) {
+  // forward: y[s, :] = sum_k kept_k(s) * G[s, k] * out[e_k(s), loc_k(s), :]
+  // dout[e, c, :] = G[s, k] * dy[s, :] for the assignment s*K + k in slot (e, c); 0 if empty
+  if (dexpert_out != nullptr) {
+    parallel_for(E * Cap, [&](int64_t lo, int64_t hi) {
+      for (int64_t slot = lo; slot < hi; ++slot) {
+        T* row = dexpert_out + slot * C;
+        const int32_t a = slot_src[slot];
+        if (a < 0) {
+          std::fill(row, row + C, T(0));
+          continue;
+        }
+        const T g = gates[a];  // a = s*K + k indexes gates (N, K) directly
+        const T* src = dy + (a / K) * C;
+        for (int64_t c = 0; c < C; ++c) row[c] = g * src[c];
+      }
+    }, row_grain(C));
+  }
+  // dG[s, k] = kept_k(s) * <dy[s, :], out[e_k(s), loc_k(s), :]>
+  if (dgates != nullptr) {
+    parallel_for(N, [&](int64_t lo, int64_t hi) {
+      for (int64_t s = lo; s < hi; ++s) {
+        for (int64_t k = 0; k < K; ++k) {
+          T dot = T(0);
+          if (kept[s * K + k]) {
+            const T* o = expert_out + (expert[s * K + k] * Cap + loc[s * K + k]) * C;
+            const T* d = dy + s * C;
+            for (int64_t c = 0; c < C; ++c) dot += d[c] * o[c];
+          }
+          dgates[s * K + k] = dot;
+        }
+      }
+    }, row_grain(C));
+  }
+}
+
+#define MOE_INSTANTIATE(T)                                                                      \
+  template void dispatch_forward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t);   \
+  template void dispatch_backward<T>(T*, const T*, const int32_t*, const int32_t*,              \
+                                     const int32_t*, int64_t, int64_t, int64_t);                \
+  template void combine_forward<T>(T*, const T*, const T*, const int32_t*, const int32_t*,      \
+                                   const int32_t*, int64_t, int64_t, int64_t);                  \
+  template void combine_backward<T>(T*, T*, const T*, const T*, const T*, const int32_t*,       \
+                                    const int32_t*, const int32_t*, const int32_t*, int64_t,    \
+                                    int64_t, int64_t, int64_t);
+MOE_INSTANTIATE(float)
+MOE_INSTANTIATE(double)
+#undef MOE_INSTANTIATE
+
+// ---------------------------------------------------------------------------------------------
+// Tensor wrappers
+
+// The routing tensors must have the shapes their fields promise (gate.h, struct Routing).
+static void check_routing_shapes(const Routing& r, const char* op) {
+  const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity;
+  CHECK(N >= 0 && E >= 2 && Cap >= 1, op, ": malformed routing (N = ", N, ", E = ", E,
+        ", Cap = ", Cap, "). HINT: build it with top2_select");
+  check_shape(r.expert, {N, K}, "routing.expert");
+  check_shape(r.loc, {N, K}, "routing.loc");
+  check_shape(r.kept, {N, K}, "routing.kept");
+  check_shape(r.slot_src, {E, Cap}, "routing.slot_src");
+  CHECK(r.expert.dtype() == DType::I32 && r.loc.dtype() == DType::I32 &&
+        r.kept.dtype() == DType::I32 && r.slot_src.dtype() == DType::I32,
+        op, ": routing tensors must be i32");
+  CHECK(r.expert.is_contiguous() && r.loc.is_contiguous() && r.kept.is_contiguous() &&
+        r.slot_src.is_contiguous(), op, ": routing tensors must be contiguous");
+}
+
+Tensor dispatch(const Tensor& x_in, const Routing& r) {
+  check_routing_shapes(r, "dispatch");
+  CHECK(x_in.defined() && x_in.dim() == 2 && x_in.size(0) == r.num_tokens,
+        "dispatch: x must be (N, C) with N = ", r.num_tokens, " (the routing's tokens), got ",
+        x_in.defined() ? shape_str(x_in.shape()) : std::string("undefined"));
+  CHECK(x_in.is_floating() && x_in.device().is_cpu(), "dispatch: x must be f32/f64 on the CPU, ",
+        "got ", x_in.desc());
+  const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity, C = x_in.size(1);
+  Tensor x = x_in.contiguous();
+  Tensor buf = Tensor::empty({E, Cap, C}, x.dtype());  // (E, Cap, C)
+  dispatch_floating(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    dispatch_forward<T>(buf.data<T>(), x.data<T>(), r.slot_src.data<int32_t>(), E, Cap, C);
+  });
+  Tensor expert = r.expert, loc = r.loc, kept = r.kept;  // saved: the routing (no activations)
+  return record(buf, "dispatch", {x_in},
+                [expert, loc, kept, N, Cap, C](const Tensor& g_in, const std::vector<bool>&) {
+    Tensor g = g_in.contiguous();                     // (E, Cap, C)
+    Tensor dx = Tensor::empty({N, C}, g.dtype());     // (N, C)
+    dispatch_floating(g.dtype(), [&](auto z) {
+      using T = decltype(z);
+      dispatch_backward<T>(dx.data<T>(), g.data<T>(), expert.data<int32_t>(),
+                           loc.data<int32_t>(), kept.data<int32_t>(), N, Cap, C);
+    });
+    return std::vector<Tensor>{dx};
+  });
+}
+
+Tensor combine(const Tensor& out_in, const Tensor& gates_in, const Routing& r) {
+  check_routing_shapes(r, "combine");
+  const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity;
+  CHECK(out_in.defined() && out_in.dim() == 3 && out_in.size(0) == E && out_in.size(1) == Cap,
+        "combine: expert_out must be (E, Cap, C) = (", E, ", ", Cap, ", C), got ",
+        out_in.defined() ? shape_str(out_in.shape()) : std::string("undefined"));
+  CHECK(out_in.is_floating() && out_in.device().is_cpu(), "combine: expert_out must be f32/f64 ",
+        "on the CPU, got ", out_in.desc());
+  check_shape(gates_in, {N, K}, "combine: gates (N, K)");
+  CHECK(gates_in.dtype() == out_in.dtype(), "combine: gates ", gates_in.desc(),
+        " and expert_out ", out_in.desc(), " differ in dtype");
+  const int64_t C = out_in.size(2);
+  Tensor out = out_in.contiguous(), gates = gates_in.contiguous();
+  Tensor y = Tensor::empty({N, C}, out.dtype());  // (N, C)
+  dispatch_floating(out.dtype(), [&](auto z) {
+    using T = decltype(z);
+    combine_forward<T>(y.data<T>(), out.data<T>(), gates.data<T>(), r.expert.data<int32_t>(),
+                       r.loc.data<int32_t>(), r.kept.data<int32_t>(), N, Cap, C);
+  });
+  Tensor gs = out_in.requires_grad() ? gates.detach() : Tensor();  // dout reads G
+  Tensor os = gates_in.requires_grad() ? out.detach() : Tensor();  // dG reads out
+  Routing rs = r;                                                  // saved: the routing
+  return record(y, "combine", {out_in, gates_in},
+                [gs, os, rs, N, E, Cap, C](const Tensor& g_in, const std::vector<bool>& needs) {
+    Tensor g = g_in.contiguous();                                               // (N, C)
+    Tensor dout = needs[0] ? Tensor::empty({E, Cap, C}, g.dtype()) : Tensor();  // (E, Cap, C)
+    Tensor dgates = needs[1] ? Tensor::empty({N, K}, g.dtype()) : Tensor();     // (N, K)
+    dispatch_floating(g.dtype(), [&](auto z) {
+      using T = decltype(z);
+      combine_backward<T>(needs[0] ? dout.data<T>() : nullptr,
+                          needs[1] ? dgates.data<T>() : nullptr, g.data<T>(),
+                          needs[1] ? os.data<T>() : nullptr, needs[0] ? gs.data<T>() : nullptr,
+                          rs.expert.data<int32_t>(), rs.loc.data<int32_t>(),
+                          rs.kept.data<int32_t>(), rs.slot_src.data<int32_t>(), N, E, Cap, C);
+    });
+    return std::vector<Tensor>{dout, dgates};
+  });
+}
+
+}  // namespace moe

@@ -1,0 +1,127 @@
+// moe_layer.cpp — composing the MoE layer from its ops, parameter init, routing statistics
+// (see moe_layer.h; SPEC §2-3).
+#include "moe/moe_layer.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "moe/dispatch.h"
+#include "moe/experts.h"
+#include "ops/activation.h"
+#include "ops/shape.h"
+
+namespace moe {
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+// Fill `t` (contiguous f32) from offset `begin`, `n` values U(-bound, bound), in order.
+static void fill_uniform(Tensor& t, int64_t begin, int64_t n, double bound, Rng& rng) {
+  float* p = t.data<float>() + begin;
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+}
+
+MoEParams moe_params_init(int E, int C, int H, Rng& rng) {
+  CHECK(E >= 2 && C >= 1 && H >= 1, "moe_params_init: need E >= 2, C >= 1, H >= 1; got E = ", E,
+        ", C = ", C, ", H = ", H);
+  MoEParams p;
+  p.wg = Tensor::empty({E, C});     // (E, C)
+  p.w1 = Tensor::empty({E, C, H});  // (E, C, H)
+  p.b1 = Tensor::empty({E, H});     // (E, H)
+  p.w2 = Tensor::empty({E, H, C});  // (E, H, C)
+  p.b2 = Tensor::empty({E, C});     // (E, C)
+  const double bound_c = 1.0 / std::sqrt(static_cast<double>(C));  // fan_in of gate and fc1
+  const double bound_h = 1.0 / std::sqrt(static_cast<double>(H));  // fan_in of fc2
+  fill_uniform(p.wg, 0, int64_t{E} * C, bound_c, rng);
+  for (int64_t e = 0; e < E; ++e) {  // each expert its own draws, expert by expert
+    fill_uniform(p.w1, e * C * H, int64_t{C} * H, bound_c, rng);
+    fill_uniform(p.b1, e * H, H, bound_c, rng);
+    fill_uniform(p.w2, e * H * C, int64_t{H} * C, bound_h, rng);
+    fill_uniform(p.b2, e * C, C, bound_h, rng);
+  }
+  for (Tensor* t : {&p.wg, &p.w1, &p.b1, &p.w2, &p.b2}) t->set_requires_grad(true);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// statistics
+
+MoEStats moe_routing_stats(const Tensor& probs_in, const Routing& r) {
+  const int64_t N = r.num_tokens, E = r.num_experts;
+  check_shape(probs_in, {N, E}, "moe_routing_stats: probs");
+  MoEStats st;
+  st.capacity = r.capacity;
+  st.tokens_per_expert.assign(static_cast<size_t>(E), 0);
+  const std::vector<int32_t> expert = r.expert.to_i32_vector(), loc = r.loc.to_i32_vector(),
+                             kept = r.kept.to_i32_vector();
+  int64_t made[2] = {0, 0}, dropped[2] = {0, 0}, lost_both = 0;
+  for (int64_t s = 0; s < N; ++s) {
+    for (int k = 0; k < 2; ++k) {
+      const size_t a = static_cast<size_t>(s * 2 + k);
+      if (loc[a] < 0) continue;  // the "random" policy made no second assignment
+      ++made[k];
+      if (kept[a]) ++st.tokens_per_expert[expert[a]];
+      else ++dropped[k];
+    }
+    if (!kept[s * 2] && !kept[s * 2 + 1]) ++lost_both;
+  }
+  auto ratio = [](int64_t a, int64_t b) { return b > 0 ? double(a) / double(b) : 0.0; };
+  st.fraction_dropped = ratio(dropped[0] + dropped[1], made[0] + made[1]);
+  st.fraction_dropped_top1 = ratio(dropped[0], made[0]);
+  st.fraction_dropped_top2 = ratio(dropped[1], made[1]);
+  st.fraction_tokens_dropped = ratio(lost_both, N);
+  // router entropy: mean_s -sum_e P log P, with 0 log 0 = 0
+  const std::vector<double> p = probs_in.to_f64_vector();
+  double h = 0.0;
+  for (double v : p) h -= v > 0.0 ? v * std::log(v) : 0.0;
+  st.router_entropy = N > 0 ? h / static_cast<double>(N) : 0.0;
+  return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the layer
+
+static std::string shape_of(const Tensor& t) {
+  return t.defined() ? shape_str(t.shape()) : std::string("undefined");
+}
+
+static void check_moe_inputs(const Tensor& x, const MoEParams& p, const MoEConfig& cfg) {
+  CHECK(cfg.num_experts >= 2, "MoE layer: num_experts must be >= 2 for top-2 gating, got ",
+        cfg.num_experts, ". HINT: with a single expert use a dense FFN");
+  CHECK(cfg.expert_dropout >= 0.0 && cfg.expert_dropout < 1.0,
+        "MoE layer: expert dropout must be in [0, 1), got ", cfg.expert_dropout);
+  CHECK(x.defined() && x.dim() >= 1 && x.numel() > 0,
+        "MoE layer: x must be a non-empty (..., C), got ", shape_of(x));
+  CHECK(p.wg.defined() && p.wg.dim() == 2 && p.wg.size(0) == cfg.num_experts &&
+        p.wg.size(1) == x.size(-1), "MoE layer: wg must be (E, C) = (", cfg.num_experts, ", ",
+        x.size(-1), "), got ", shape_of(p.wg));
+  // The expert tensors are checked, with their shapes in the message, by expert_ffn.
+}
+
+MoEOutput moe_layer_forward(const Tensor& x_in, const MoEParams& p, const MoEConfig& cfg,
+                            bool training, Rng& rng) {
+  check_moe_inputs(x_in, p, cfg);
+  const Top2Policy policy = top2_policy_from_string(cfg.top2_policy);
+  const int64_t C = x_in.size(-1), N = x_in.numel() / C;
+  Tensor x = x_in.dim() == 2 ? x_in : reshape(x_in, {N, C});  // (N, C)
+  const int64_t cap = moe_capacity(N, cfg.num_experts, cfg.capacity_factor, training,
+                                   cfg.eval_capacity_fraction);
+
+  RouterOutput rt = router(x, p.wg);                                  // P (N, E), on the tape
+  Routing routing = top2_select(rt.probs, rt.logits, cap, policy, rng);
+  Tensor l_aux = load_balance_loss(rt.probs, routing);                // ()
+  Tensor gates = gate_weights(rt.probs, routing);                     // (N, K)
+  Tensor buf = dispatch(x, routing);                                  // (E, Cap, C)
+  Tensor out = expert_ffn(buf, p.w1, p.b1, p.w2, p.b2);               // (E, Cap, C)
+  out = dropout(out, cfg.expert_dropout, training, rng);              // (E, Cap, C)
+  Tensor y = combine(out, gates, routing);                            // (N, C)
+
+  MoEOutput res;
+  res.y = x_in.dim() == 2 ? y : reshape(y, x_in.shape());             // like x
+  res.l_aux = l_aux;
+  res.stats = moe_routing_stats(rt.probs, routing);
+  res.stats.l_aux = l_aux.item();
+  return res;
+}
+
+}  // namespace moe

@@ -1,0 +1,86 @@
+// moe_layer.h — the MoE feed-forward layer: router, top-2 gating with capacity, dispatch, the E
+// expert FFNs, combine, and the load-balancing loss, composed from the ops of gate.h, dispatch.h
+// and experts.h, plus the routing statistics SPEC §3 asks to report.
+//
+// Artetxe et al. 2021, §2 (the MoE counterpart of the dense FFN in every other layer); SPEC §2
+// (expert = dense FFN, expert-output dropout, init) and §3 (top-2 gating, steps 1-10). The
+// composed forward (N tokens, C width, H expert width, E experts, K = 2, Cap slots per expert):
+//
+//   P (N, E)        = router(x, wg)                   softmax(x @ wg^T), f32 (f64 in tests)
+//   routing         = top2_select(P, logits, Cap)     e1, e2, slots, drops — not differentiable
+//   l_aux ()        = load_balance_loss(P, routing)   E * sum_e me[e] ce[e]
+//   G (N, K)        = gate_weights(P, routing)        renormalised after dropping
+//   buf (E, Cap, C) = dispatch(x, routing)
+//   out (E, Cap, C) = dropout(expert_ffn(buf, w1, b1, w2, b2), expert_dropout)
+//   y (N, C)        = combine(out, G, routing)        y_s = g1 out[e1, loc1] + g2 out[e2, loc2]
+//
+// Gradients reach x twice — through the router (P -> G and P -> l_aux) and through dispatch — and
+// the tape adds them. The caller adds the residual (h + y) and the aux loss to the training loss
+// (SPEC §3 step 10: loss = NLL + 0.01 * sum over MoE layers of l_aux).
+//
+// What it leaves out: expert parallelism (the all-to-all of SPEC §4 goes between dispatch and the
+// experts; src/dist), padding masks, expert-gradient scaling (the optimizer's job, SPEC §4).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "moe/gate.h"
+
+namespace moe {
+
+struct MoEConfig {
+  int num_experts = 0;                  // E, e.g. 16 (512 in the paper's largest models)
+  double capacity_factor = 1.0;         // Cap = ceil(factor * 2 * ceil(N / E)); 1.0 in the paper
+  double eval_capacity_fraction = 0.0;  // f > 0: Cap = ceil(f * N) in evaluation; 0 = off
+  std::string top2_policy = "all";      // "all" (paper) | "sampling" | "random" (SPEC §3 step 4)
+  double expert_dropout = 0.0;          // dropout on each expert's output, e.g. 0.1 (SPEC §2)
+};
+
+// One MoE layer's parameters. The expert tensors are (E, ...) so that the experts of one rank are
+// a contiguous slice (SPEC §4); note W1/W2 are stored (in, out) per expert: moe/experts.h.
+struct MoEParams {
+  Tensor wg;  // (E, C)    gate, no bias: logits = x @ wg^T
+  Tensor w1;  // (E, C, H) expert fc1: pre = x @ w1[e] + b1[e]
+  Tensor b1;  // (E, H)
+  Tensor w2;  // (E, H, C) expert fc2: out = gelu(pre) @ w2[e] + b2[e]
+  Tensor b2;  // (E, C)
+};
+
+// What a forward reports about its routing (SPEC §3, last line), plain numbers, off the tape.
+struct MoEStats {
+  std::vector<int64_t> tokens_per_expert;  // (E) kept assignments per expert, top-1 and top-2
+  double fraction_dropped = 0.0;       // dropped / made, over all assignments made (N top-1, plus
+                                       //   the top-2 ones the "random" policy did not skip)
+  double fraction_dropped_top1 = 0.0;  // the same over top-1 assignments (fairseq's
+  double fraction_dropped_top2 = 0.0;  //   overflow_expert1/2, as fractions) and over top-2 ones
+  double fraction_tokens_dropped = 0.0;  // tokens that lost both slots (pass on the residual)
+  double router_entropy = 0.0;         // mean over tokens of -sum_e P log P, in nats (max ln E)
+  double l_aux = 0.0;                  // the value of the load-balancing loss
+  int64_t capacity = 0;                // Cap used in this forward
+};
+
+struct MoEOutput {
+  Tensor y;      // like x: (..., C); on the tape
+  Tensor l_aux;  // () load-balancing loss, on the tape (gradient into wg and x through P)
+  MoEStats stats;
+};
+
+// Fairseq init (SPEC §2): every weight and bias U(-1/sqrt(fan_in), +1/sqrt(fan_in)) — the gate
+// and fc1 with fan_in = C, fc2 with fan_in = H. Every expert gets its own draws: the tensors are
+// filled in the order wg, then expert 0 (w1, b1, w2, b2), expert 1, ... from `rng`. f32 leaves
+// with requires_grad set.
+MoEParams moe_params_init(int E, int C, int H, Rng& rng);
+
+// x (..., C) f32/f64 (leading dims are flattened into N tokens; tokens ordered batch-major, then
+// position, as SPEC §3 requires). `training` selects the capacity rule and enables the expert
+// dropout. `rng` feeds, in this order: the top-2 policy's draws (gate.h), then the dropout mask.
+MoEOutput moe_layer_forward(const Tensor& x, const MoEParams& p, const MoEConfig& cfg,
+                            bool training, Rng& rng);
+
+// The statistics of one routing (l_aux left 0; moe_layer_forward fills it in). probs (N, E).
+MoEStats moe_routing_stats(const Tensor& probs, const Routing& r);
+
+}  // namespace moe
