@@ -112,10 +112,6 @@ const FlagSpec kFlags[] = {
      "gradient|lr", NA, NA, CLOSED, T, "moe"},
 
     // ---- eval (priming evaluation, SPEC §6, §8)
-    {"tasks", STR, "all",
-     "what to evaluate: all (the six tasks in the paper's settings + perplexity), ppl, or "
-     "hellaswag,piqa,winogrande,storycloze,openbookqa,record (comma-separated)",
-     nullptr, NA, NA, CLOSED, E, "eval"},
     {"data-dir", STR, "../shared/data", "data folder laid out as its MANIFEST.md describes",
      nullptr, NA, NA, CLOSED, E, "eval"},
     {"shots", INT, "-1",
@@ -159,8 +155,11 @@ const FlagSpec kFlags[] = {
      CLOSED, E, "eval"},
 
     // ---- finetune (SPEC §7)
-    {"task", ENUM, "sst2", "fine-tuning task (SPEC §7); notes/finetune.md has the templates",
-     "boolq|mnli|sst2", NA, NA, CLOSED, F, "finetune"},
+    {"task", STR, "",
+     "eval: all (the six tasks in the paper's settings + perplexity; the default), ppl, or a "
+     "comma-separated list of hellaswag,piqa,winogrande,storycloze,openbookqa,record; "
+     "finetune: boolq, mnli or sst2 (the default; SPEC §7, templates in notes/finetune.md)",
+     nullptr, NA, NA, CLOSED, E | F, "task"},
     {"train-file", STR, "", "training examples: jsonl or tsv with a header, .xz is read via xz -dc",
      nullptr, NA, NA, CLOSED, F, "finetune"},
     {"dev-file", STR, "", "dev examples, scored after every epoch (same formats as --train-file)",
@@ -185,7 +184,7 @@ const FlagSpec kFlags[] = {
     {"aux-loss-weight", FLOAT, "0.01", "weight of the MoE load-balancing loss added to the "
      "classification loss; 0 drops it", nullptr, 0, INF, CLOSED, F, "finetune"},
     {"eval-capacity-fraction", FLOAT, "0", "MoE expert capacity at evaluation as a fraction of "
-     "the batch's tokens (SPEC §3 step 2); 0 = the training formula", nullptr, 0, 1, CLOSED, F,
+     "the batch's tokens (SPEC §3 step 2); 0 = the training formula", nullptr, 0, 1, CLOSED, E | F,
      "finetune"},
 };
 

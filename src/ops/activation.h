@@ -59,6 +59,11 @@ void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
 // gives ~1e-38 instead of 0, which no kernel can tell apart from 0 after adding it to 1.
 inline double exp_fast(double x) { return std::exp(x); }
 inline float exp_fast(float x) {
+  // NaN must come out as NaN, and must not reach the float -> int conversion below (undefined
+  // behaviour): route it around the arithmetic with selects, which keep the loop vectorisable.
+  const float in = x;
+  const bool is_nan = x != x;
+  x = is_nan ? 0.0f : x;
   // clamp, written as selects (std::min/max block vectorisation; so does -ftrapping-math, the
   // default: see notes/ops_part2.md "Compiler flags")
   x = x < -87.3f ? -87.3f : x;
@@ -73,10 +78,10 @@ inline float exp_fast(float x) {
   p = p * f + 0.5f;
   p = p * f + 1.0f;
   p = p * f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;      // 2^n as a float
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;  // 2^n
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return is_nan ? in : p * scale;
 }
 // tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|) in (0, 1]: absolute error < 2e-7.
 inline double tanh_fast(double x) { return std::tanh(x); }

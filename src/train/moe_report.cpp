@@ -80,7 +80,7 @@ void RoutingHistory::write_svg(const std::string& path, const std::vector<int>& 
   std::vector<size_t> pick;
   for (size_t c = 0; c < cols; ++c) pick.push_back(cols == 1 ? n - 1 : c * (n - 1) / (cols - 1));
   Heatmap h;
-  h.title = "Share of kept assignments per expert over training";
+  h.title = "Tokens per expert";
   h.x_label = "training step";
   h.y_label = "MoE layer / expert";
   h.colorbar_label = "share of the layer's tokens";
@@ -118,13 +118,17 @@ void write_domain_routing_svg(GPT& model, const BpeTokenizer& tok, const std::st
   const int T = model.config().seq_len, B = 8, E = model.config().moe_experts;
   const std::vector<int> layers = model.moe_layer_indices();
   Heatmap h;
-  h.title = "Where each domain's tokens are routed (embedded corpus)";
+  h.title = "Routing by domain (no capacity limit)";
   h.x_label = "expert";
   h.y_label = "MoE layer / domain";
   h.colorbar_label = "share of the domain's assignments";
   for (int e = 0; e < E; ++e) h.col_labels.push_back(std::to_string(e));
   std::vector<std::vector<std::vector<double>>> rows(layers.size());  // [layer][domain][expert]
   Rng rng(0);
+  // Capacity would clip the picture at Cap/N: route without dropping (Cap = N) to show the
+  // router's preferences, then restore the model's evaluation rule.
+  const double saved_fraction = model.config().eval_capacity_fraction;
+  model.set_eval_capacity_fraction(1.0);
   for (int d = 0; d < synthetic_num_domains(); ++d) {
     std::vector<int32_t> ids = domain_tokens(tok, d, static_cast<int64_t>(B) * T);
     const int b = static_cast<int>(ids.size()) / T;
@@ -140,6 +144,7 @@ void write_domain_routing_svg(GPT& model, const BpeTokenizer& tok, const std::st
       rows[l].push_back(share);
     }
   }
+  model.set_eval_capacity_fraction(saved_fraction);
   for (size_t l = 0; l < layers.size(); ++l)
     for (size_t d = 0; d < rows[l].size(); ++d) {
       h.row_labels.push_back("L" + std::to_string(layers[l]) + " " + synthetic_domain_name(static_cast<int>(d)));

@@ -1,0 +1,295 @@
+// json.cpp — see json.h. A recursive-descent parser over a string_view; nesting depth is capped so
+// that a hostile line like "[[[[..." cannot overflow the C++ stack.
+#include "eval/json.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "core/check.h"
+
+namespace moe {
+
+// -------------------------------------------------------------------------------------------------
+// typed access
+
+const char* Json::kind_name(Kind k) {
+  switch (k) {
+    case Kind::Null: return "null";
+    case Kind::Bool: return "boolean";
+    case Kind::Number: return "number";
+    case Kind::String: return "string";
+    case Kind::Array: return "array";
+    case Kind::Object: return "object";
+  }
+  return "?";
+}
+
+static void expect_kind(Json::Kind want, Json::Kind got) {
+  CHECK(want == got, "expected a JSON ", Json::kind_name(want), ", found a ",
+        Json::kind_name(got));
+}
+
+bool Json::as_bool() const { expect_kind(Kind::Bool, kind_); return bool_; }
+double Json::as_number() const { expect_kind(Kind::Number, kind_); return number_; }
+const std::string& Json::as_string() const {
+  expect_kind(Kind::String, kind_);
+  return string_;
+}
+const std::vector<Json>& Json::as_array() const {
+  expect_kind(Kind::Array, kind_);
+  return array_;
+}
+const std::vector<std::pair<std::string, Json>>& Json::as_object() const {
+  expect_kind(Kind::Object, kind_);
+  return object_;
+}
+
+const Json* Json::find(std::string_view key) const {
+  if (kind_ != Kind::Object) return nullptr;
+  for (const auto& [k, v] : object_)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+const Json& Json::at(std::string_view key) const {
+  expect_kind(Kind::Object, kind_);
+  const Json* v = find(key);
+  CHECK(v != nullptr, "missing field \"", std::string(key), "\"");
+  return *v;
+}
+
+// -------------------------------------------------------------------------------------------------
+// parser
+
+class JsonTextParser {
+ public:
+  explicit JsonTextParser(std::string_view s) : s_(s) {}
+
+  Json parse_document() {
+    skip_space();
+    Json v = parse_value(0);
+    skip_space();
+    if (pos_ != s_.size()) fail("unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 256;
+  std::string_view s_;
+  size_t pos_ = 0;
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(str_cat("column ", pos_ + 1, ": ", what));
+  }
+  bool at_end() const { return pos_ >= s_.size(); }
+  char peek() const { return at_end() ? '\0' : s_[pos_]; }
+  void skip_space() {
+    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
+                         s_[pos_] == '\r'))
+      ++pos_;
+  }
+  void expect(char c) {
+    if (peek() != c) fail(str_cat("expected '", c, "'", at_end() ? " but the line ended" : ""));
+    ++pos_;
+  }
+  void expect_word(const char* w) {
+    for (const char* p = w; *p; ++p) {
+      if (peek() != *p) fail(str_cat("expected '", w, "'"));
+      ++pos_;
+    }
+  }
+
+  Json parse_value(int depth) {
+    if (depth > kMaxDepth) fail("nesting deeper than 256 levels");
+    Json v;
+    switch (peek()) {
+      case '{': v.kind_ = Json::Kind::Object; parse_object(v, depth); break;
+      case '[': v.kind_ = Json::Kind::Array; parse_array(v, depth); break;
+      case '"': v.kind_ = Json::Kind::String; v.string_ = parse_string(); break;
+      case 't': expect_word("true"); v.kind_ = Json::Kind::Bool; v.bool_ = true; break;
+      case 'f': expect_word("false"); v.kind_ = Json::Kind::Bool; break;
+      case 'n': expect_word("null"); break;
+      default:
+        if (peek() == '-' || (peek() >= '0' && peek() <= '9')) {
+          v.kind_ = Json::Kind::Number;
+          v.number_ = parse_number();
+        } else {
+          fail(at_end() ? "the line ended where a value was expected"
+                        : str_cat("unexpected character '", peek(), "'"));
+        }
+    }
+    return v;
+  }
+
+  void parse_object(Json& v, int depth) {
+    expect('{');
+    skip_space();
+    if (peek() == '}') { ++pos_; return; }
+    while (true) {
+      skip_space();
+      if (peek() != '"') fail("expected a \"key\" in an object");
+      std::string key = parse_string();
+      skip_space();
+      expect(':');
+      skip_space();
+      v.object_.emplace_back(std::move(key), parse_value(depth + 1));
+      skip_space();
+      if (peek() == ',') { ++pos_; continue; }
+      expect('}');
+      return;
+    }
+  }
+
+  void parse_array(Json& v, int depth) {
+    expect('[');
+    skip_space();
+    if (peek() == ']') { ++pos_; return; }
+    while (true) {
+      skip_space();
+      v.array_.push_back(parse_value(depth + 1));
+      skip_space();
+      if (peek() == ',') { ++pos_; continue; }
+      expect(']');
+      return;
+    }
+  }
+
+  // The strict JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  double parse_number() {
+    const size_t start = pos_;
+    auto digits = [&] {
+      const size_t d0 = pos_;
+      while (!at_end() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+      if (pos_ == d0) fail("malformed number: a digit is missing");
+    };
+    if (peek() == '-') ++pos_;
+    if (peek() == '0') ++pos_; else digits();
+    if (peek() == '.') { ++pos_; digits(); }
+    if (peek() == 'e' || peek() == 'E') {
+      ++pos_;
+      if (peek() == '+' || peek() == '-') ++pos_;
+      digits();
+    }
+    // strtod needs a NUL-terminated copy; numbers are short.
+    const std::string text(s_.substr(start, pos_ - start));
+    return std::strtod(text.c_str(), nullptr);
+  }
+
+  uint32_t parse_hex4() {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = peek();
+      int d = -1;
+      if (c >= '0' && c <= '9') d = c - '0';
+      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      if (d < 0) fail("malformed \\u escape: four hex digits expected");
+      v = v * 16 + static_cast<uint32_t>(d);
+      ++pos_;
+    }
+    return v;
+  }
+
+  static void append_utf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  // \uD83D\uDE00 is one code point written as a UTF-16 surrogate pair; a lone surrogate cannot be
+  // written in UTF-8, so it becomes U+FFFD (what Python's json.loads + encode("utf-8",
+  // "replace") would give) rather than an error: the text is still usable.
+  uint32_t parse_unicode_escape() {
+    uint32_t cp = parse_hex4();
+    if (cp >= 0xD800 && cp <= 0xDBFF && s_.substr(pos_, 2) == "\\u") {
+      const size_t save = pos_;
+      pos_ += 2;
+      const uint32_t lo = parse_hex4();
+      if (lo >= 0xDC00 && lo <= 0xDFFF) return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      pos_ = save;
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0xFFFD;
+    return cp;
+  }
+
+  std::string parse_string() {
+    expect('"');
+    std::string out;
+    while (true) {
+      if (at_end()) fail("the line ended inside a string");
+      const char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character inside a string");
+      if (c != '\\') { out.push_back(c); continue; }
+      const char e = peek();
+      ++pos_;
+      switch (e) {
+        case '"': out.push_back('"'); break;
+        case '\\': out.push_back('\\'); break;
+        case '/': out.push_back('/'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'u': append_utf8(parse_unicode_escape(), &out); break;
+        default: --pos_; fail(str_cat("unknown escape '\\", e, "'"));
+      }
+    }
+  }
+};
+
+Json parse_json_value(std::string_view text) { return JsonTextParser(text).parse_document(); }
+
+// -------------------------------------------------------------------------------------------------
+// writing
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  // The shortest of %.15g..%.17g that reads back as the same double: 0.1 stays "0.1".
+  char buf[40];
+  for (int prec = 15; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  return buf;
+}
+
+}  // namespace moe

@@ -1,0 +1,33 @@
+// runner.h — what `eval` does with its flags: one entry point per mode, so eval.cpp stays a thin
+// main (SPEC §6, §8).
+//
+//   run_evaluation   --ckpt FILE --task all|ppl|<task>[,<task>...]: load the model and tokenizer
+//                    from the checkpoint, run each task in its paper setting (or --shots k),
+//                    perplexity on --ppl-data, print the table, write the results JSON
+//   run_speedup_mode --speedup --dense a.json,... --moe b.json,...: the speedup factor (speedup.h)
+//   run_check_data   --check-data DIR: every evaluation file parses with its official count
+// Each returns the process exit code (0 = success) and throws moe::Error on bad input.
+//
+// Left out: evaluating several checkpoints in one call (run eval once per checkpoint, then
+// --speedup over the results files).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace moe {
+
+class Flags;
+
+int run_evaluation(const Flags& flags);
+int run_speedup_mode(const Flags& flags);
+int run_check_data(const Flags& flags);
+
+// "all" -> the six priming tasks then "ppl"; otherwise the comma-separated names, checked.
+std::vector<std::string> expand_task_list(const std::string& task_flag);
+
+// --shots -1 means the paper's setting: 0 for the zero-shot tasks, `fewshot_k` for the others.
+int shots_for(const std::string& task, int shots_flag, int fewshot_k);
+// --draws 0 means 25 draws for k > 0 (SPEC §6), 1 for zero-shot.
+int draws_for(int shots, int draws_flag);
+
+}  // namespace moe

@@ -1,0 +1,173 @@
+// scoring.cpp — see scoring.h: the scored span of each candidate, its score, and GPTScorer.
+#include "eval/scoring.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/autograd.h"
+#include "core/check.h"
+#include "nn/gpt.h"
+#include "ops/linear.h"
+#include "ops/softmax_xent.h"
+
+namespace moe {
+
+// -------------------------------------------------------------------------------------------------
+// scoring rules
+
+Scoring parse_scoring(const std::string& s) {
+  if (s == "mean") return Scoring::Mean;
+  if (s == "sum") return Scoring::Sum;
+  if (s == "char") return Scoring::Char;
+  CHECK(false, "unknown scoring rule '", s, "'. HINT: --scoring mean|sum|char");
+}
+
+const char* scoring_name(Scoring s) {
+  switch (s) {
+    case Scoring::Mean: return "mean";
+    case Scoring::Sum: return "sum";
+    case Scoring::Char: return "char";
+  }
+  return "?";
+}
+
+const char* scoring_description(Scoring s) {
+  switch (s) {
+    case Scoring::Mean:
+      return "mean log-prob of the tokens after the candidates' common prefix (paper's framework)";
+    case Scoring::Sum: return "sum of the continuation's token log-probs (lm-eval-harness acc)";
+    case Scoring::Char:
+      return "sum of the continuation's token log-probs / its length in characters "
+             "(lm-eval-harness acc_norm)";
+  }
+  return "?";
+}
+
+size_t common_prefix_length(const std::vector<std::vector<int32_t>>& seqs) {
+  if (seqs.empty()) return 0;
+  size_t n = seqs[0].size();
+  for (const auto& s : seqs) {
+    size_t k = 0;
+    while (k < n && k < s.size() && s[k] == seqs[0][k]) ++k;
+    n = k;
+  }
+  return n;
+}
+
+ItemSequences build_item_sequences(const EncodedItem& item, const std::vector<int32_t>& prefix,
+                                   int max_len, Scoring rule) {
+  ASSERT_INTERNAL(!item.candidates.empty() && max_len >= 2);
+  ItemSequences out;
+  std::vector<int> continuation_start;
+  for (const EncodedCandidate& c : item.candidates) {
+    std::vector<int32_t> s = prefix;
+    s.insert(s.end(), c.context.begin(), c.context.end());
+    continuation_start.push_back(static_cast<int>(s.size()));
+    s.insert(s.end(), c.continuation.begin(), c.continuation.end());
+    out.seqs.push_back(std::move(s));
+    out.chars.push_back(c.continuation_chars);
+  }
+  const bool common_prefix_rule = rule == Scoring::Mean && !item.continuation_only;
+  const int shared = static_cast<int>(common_prefix_length(out.seqs));
+  for (size_t i = 0; i < out.seqs.size(); ++i) {
+    std::vector<int32_t>& s = out.seqs[i];
+    const int len = static_cast<int>(s.size());
+    // The span [begin, len): after the shared prefix, or the continuation; never empty, so a
+    // candidate that is a prefix of another still scores its last token.
+    int begin = common_prefix_rule ? shared : continuation_start[i];
+    begin = std::max(1, std::min(begin, len - 1));
+    CHECK(len >= 2, "a candidate of ", len, " token(s) has nothing to score. HINT: this happens "
+          "when both the context and the continuation encode to no tokens");
+    // Left truncation: keep the last max_len tokens; the span moves with them.
+    const int drop = std::max(0, len - max_len);
+    if (drop > 0) s.erase(s.begin(), s.begin() + drop);
+    out.begin.push_back(std::max(1, begin - drop));
+    out.end.push_back(len - drop);
+  }
+  return out;
+}
+
+std::vector<double> candidate_scores(const ItemSequences& item,
+                                     const std::vector<std::vector<double>>& logprobs,
+                                     Scoring rule) {
+  ASSERT_INTERNAL(logprobs.size() == item.seqs.size());
+  std::vector<double> scores;
+  for (size_t i = 0; i < item.seqs.size(); ++i) {
+    ASSERT_INTERNAL(logprobs[i].size() == item.seqs[i].size());
+    double sum = 0.0;
+    for (int p = item.begin[i]; p < item.end[i]; ++p) sum += logprobs[i][static_cast<size_t>(p)];
+    const int n = item.end[i] - item.begin[i];
+    switch (rule) {
+      case Scoring::Mean: scores.push_back(sum / std::max(n, 1)); break;
+      case Scoring::Sum: scores.push_back(sum); break;
+      case Scoring::Char:
+        scores.push_back(sum / static_cast<double>(std::max<int64_t>(item.chars[i], 1)));
+        break;
+    }
+  }
+  return scores;
+}
+
+// -------------------------------------------------------------------------------------------------
+// GPTScorer
+
+GPTScorer::GPTScorer(GPT& model, int eos_id) : model_(model), eos_id_(eos_id) {}
+
+int GPTScorer::context_length() const { return model_.config().seq_len; }
+
+std::vector<std::vector<double>> GPTScorer::token_logprobs(
+    const std::vector<std::vector<int32_t>>& seqs) {
+  return token_logprobs_from(seqs, std::vector<int>(seqs.size(), 1));
+}
+
+std::vector<std::vector<double>> GPTScorer::token_logprobs_from(
+    const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first) {
+  ASSERT_INTERNAL(first.size() == seqs.size());
+  std::vector<std::vector<double>> out(seqs.size());
+  if (seqs.empty()) return out;
+  NoGradGuard no_grad;
+  const int B = static_cast<int>(seqs.size());
+  int L = 1;
+  for (const auto& s : seqs) L = std::max(L, static_cast<int>(s.size()));
+  CHECK(L <= context_length(), "a sequence of ", L, " tokens is longer than the context (",
+        context_length(), ")");
+  // ids (B, L): right-padded with </s>; padding follows every real token, so causal attention
+  // never lets it reach a real position.
+  std::vector<int32_t> ids(static_cast<size_t>(B) * L, eos_id_);
+  for (int b = 0; b < B; ++b) std::copy(seqs[b].begin(), seqs[b].end(), ids.begin() + b * L);
+  const Tensor h = model_.forward_hidden(Tensor::from_i32(ids, {B, L}), false, rng_).contiguous();
+  const int C = static_cast<int>(h.size(2));
+  const float* hp = h.data<float>();  // (B, L, C)
+
+  // Position i of sequence b is predicted by the hidden state at i-1. Gather the rows asked for.
+  std::vector<std::pair<int, int>> where;  // (b, i) per gathered row
+  for (int b = 0; b < B; ++b) {
+    out[b].assign(seqs[b].size(), 0.0);
+    for (int i = std::max(1, first[b]); i < static_cast<int>(seqs[b].size()); ++i)
+      where.emplace_back(b, i);
+  }
+  const Tensor wte = model_.params().get("wte");  // (V, C), tied output embedding
+  const int64_t V = wte.size(0);
+  // Rows per output-layer call, so that the (rows, V) logits stay near 128 MB even for GPT-2's
+  // 50k vocabulary and long perplexity blocks.
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, (int64_t{1} << 25) / V));
+  for (size_t r0 = 0; r0 < where.size(); r0 += chunk) {
+    const size_t M = std::min(chunk, where.size() - r0);
+    Tensor rows = Tensor::empty({static_cast<int64_t>(M), C});  // (M, C)
+    std::vector<int32_t> targets(M);
+    float* rp = rows.data<float>();
+    for (size_t m = 0; m < M; ++m) {
+      const auto [b, i] = where[r0 + m];
+      std::copy_n(hp + (static_cast<size_t>(b) * L + (i - 1)) * C, C, rp + m * C);
+      targets[m] = seqs[b][static_cast<size_t>(i)];
+    }
+    const Tensor logits = linear(rows, wte, Tensor());  // (M, V)
+    const std::vector<double> nll =
+        cross_entropy_rows(logits, Tensor::from_i32(targets, {static_cast<int64_t>(M)}))
+            .to_f64_vector();
+    for (size_t m = 0; m < M; ++m) out[where[r0 + m].first][where[r0 + m].second] = -nll[m];
+  }
+  return out;
+}
+
+}  // namespace moe

@@ -1,0 +1,117 @@
+// scoring.h — how a candidate continuation gets a number (SPEC §6 "Scoring"), and the model
+// interface the evaluation talks to.
+//
+// The model is anything that returns per-token log-probabilities (LanguageModelScorer). GPTScorer
+// wraps our GPT; tests use a hand-built scorer whose answers are known in advance, so that
+// templates, spans and few-shot prompts can be checked exactly.
+//
+// One candidate's token sequence is   prefix ++ tokens(context) ++ tokens(continuation)
+// where the prefix is </s> (a document start; it also lets the first text token be scored) and,
+// in few-shot runs, the demonstrations, each followed by </s> (fewshot.h). Which positions count:
+//   mean (default; the paper's framework): the tokens after the longest token prefix that ALL
+//        candidates of the item share, averaged: mean log p. Choices that begin with the same
+//        word do not get credit for it. At least the last token is always scored.
+//   sum  (lm-evaluation-harness `acc`): the continuation's tokens, summed.
+//   char (lm-evaluation-harness `acc_norm`): that sum divided by the continuation's length in
+//        characters (UTF-8 code points), which removes most of the bias towards short answers.
+// An item flagged continuation_only (WinoGrande partial scoring) scores its continuation's tokens
+// under every rule (mean: averaged), because its candidates differ in the context instead.
+// Too long: a sequence longer than the context length T loses tokens on the left (each candidate
+// on its own, as lm-evaluation-harness does); scored positions move with it and never include
+// position 0 (nothing predicts it).
+//
+// Left out: caching of shared prefixes across candidates (the batched pass recomputes them),
+// calibration (e.g. dividing by an unconditional probability).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+
+namespace moe {
+
+class GPT;
+
+// ---- the model interface ------------------------------------------------------------------------
+
+class LanguageModelScorer {
+ public:
+  virtual ~LanguageModelScorer() = default;
+  virtual int context_length() const = 0;  // T: the longest sequence token_logprobs accepts
+  virtual int eos_id() const = 0;          // </s>: document start and few-shot separator
+  // For each sequence (1 <= length <= context_length()): out[s][i] = log p(seq[i] | seq[<i]) for
+  // i >= 1; out[s][0] = 0 (nothing predicts the first token). Sequences of one call may differ
+  // in length.
+  virtual std::vector<std::vector<double>> token_logprobs(
+      const std::vector<std::vector<int32_t>>& seqs) = 0;
+  // The same, when only positions i >= first[s] will be read (the others may be left 0). Priming
+  // scores a few tokens at the end of long prompts, and the output layer (V columns per position)
+  // is most of a small model's work, so GPTScorer skips it where it is not needed. The default
+  // computes everything.
+  virtual std::vector<std::vector<double>> token_logprobs_from(
+      const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first) {
+    (void)first;
+    return token_logprobs(seqs);
+  }
+};
+
+// Our GPT as a scorer: all sequences of one call are right-padded to the longest and run in ONE
+// forward pass without autograd; padding sits after every real token, so causal attention keeps
+// it from changing any real position. The tied output layer (h @ wte^T, as GPT::forward_logits)
+// is applied only to the positions asked for, and log p comes from cross_entropy_rows (a stable
+// log-softmax per row). A test checks the result against forward_logits.
+class GPTScorer : public LanguageModelScorer {
+ public:
+  GPTScorer(GPT& model, int eos_id);
+  int context_length() const override;
+  int eos_id() const override { return eos_id_; }
+  std::vector<std::vector<double>> token_logprobs(
+      const std::vector<std::vector<int32_t>>& seqs) override;
+  std::vector<std::vector<double>> token_logprobs_from(
+      const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first) override;
+
+ private:
+  GPT& model_;
+  int eos_id_;
+  Rng rng_{0};  // forward_logits wants one; evaluation uses no randomness (dropout off)
+};
+
+// ---- scoring rules ------------------------------------------------------------------------------
+
+enum class Scoring { Mean, Sum, Char };
+Scoring parse_scoring(const std::string& s);  // "mean" | "sum" | "char"
+const char* scoring_name(Scoring s);
+const char* scoring_description(Scoring s);   // one line for the output
+
+// A candidate after tokenisation.
+struct EncodedCandidate {
+  std::vector<int32_t> context, continuation;
+  int64_t continuation_chars = 0;  // code points of the continuation text (for `char`)
+};
+struct EncodedItem {
+  std::vector<EncodedCandidate> candidates;
+  bool continuation_only = false;
+};
+
+// The sequences of one item, ready for the scorer, with the positions [begin, end) to score.
+struct ItemSequences {
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<int> begin, end;
+  std::vector<int64_t> chars;
+};
+
+// Build prefix ++ context ++ continuation for every candidate, choose the scored span by `rule`,
+// then cut each sequence to its last `max_len` tokens (see the file comment).
+ItemSequences build_item_sequences(const EncodedItem& item, const std::vector<int32_t>& prefix,
+                                   int max_len, Scoring rule);
+
+// Longest prefix shared by all sequences (0 for an empty list).
+size_t common_prefix_length(const std::vector<std::vector<int32_t>>& seqs);
+
+// One score per candidate from the scorer's log-probabilities of item.seqs (same order).
+std::vector<double> candidate_scores(const ItemSequences& item,
+                                     const std::vector<std::vector<double>>& logprobs,
+                                     Scoring rule);
+
+}  // namespace moe

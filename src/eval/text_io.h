@@ -1,0 +1,64 @@
+// text_io.h — the file plumbing under the task readers: whole files in (plain or .xz), lines,
+// CSV with quoted fields, label files, atomic writes, and the error type for a malformed record.
+//
+// .xz files: the shared data stores every file over ~2 MB xz-compressed (data/MANIFEST.md). We
+// link no liblzma; a `.xz` path is read through `xz -dc FILE` (popen), which scripts/install.sh
+// installs with xz-utils. If xz is missing or fails, the error says so and names the file.
+//
+// Left out: streaming (files are read whole; the largest evaluation file is ~7 MB decompressed),
+// other compressions (.gz, .bz2), CSV dialects other than RFC 4180 with ',' and '"'.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+
+namespace moe {
+
+// A malformed record (a line of a data file): what = "FILE:LINE: <problem>". Readers throw it for
+// one record and skip-bad mode catches exactly this type, so a missing file or a labels file of
+// the wrong length (which no skipping can repair) still stops the program.
+struct BadRecord : Error {
+  using Error::Error;
+};
+[[noreturn]] void throw_bad_record(const std::string& where, const std::string& problem);
+
+// "FILE:LINE" for messages.
+std::string where_str(const std::string& path, int64_t line);
+
+// The whole file as bytes. `.xz` is decompressed through `xz -dc`. CHECK-fails, naming the file
+// and a HINT, when it is missing, unreadable, or xz fails.
+std::string read_text_file(const std::string& path);
+
+// `path` if it exists, else `path.xz` if that exists (the shared data compresses big files), else
+// a CHECK failure naming both and `what` (e.g. "PIQA valid") with a HINT about --data-dir.
+std::string resolve_data_file(const std::string& path, const std::string& what);
+
+// Lines without their '\n' (and without a trailing '\r'); a final newline does not make an extra
+// empty line. Line i of the result is line i+1 of the file.
+std::vector<std::string> split_lines(const std::string& text);
+
+// One CSV record and the file line it starts on (1-based).
+struct CsvRow {
+  std::vector<std::string> fields;
+  int64_t line = 0;
+};
+// RFC 4180: fields separated by ',', a field in double quotes may hold ',', '\n' and "" (one
+// quote). An unterminated quote is an error for the whole file (no record boundary can be trusted
+// after it): CHECK-fails naming path:line. Empty lines are skipped.
+std::vector<CsvRow> parse_csv(const std::string& text, const std::string& path);
+
+// Write `content` to `path` atomically (path.tmp, then rename), creating parent folders.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+// Small string helpers shared by the eval files.
+std::string trim_ascii(const std::string& s);                               // ASCII whitespace
+std::vector<std::string> split_list(const std::string& s, char sep);  // trimmed, empties dropped
+bool str_ends_with(const std::string& s, const std::string& suffix);
+int64_t utf8_length(const std::string& s);  // code points (continuation bytes not counted)
+// Byte offset of code point `cp_index` in UTF-8 `s` (s.size() when cp_index is the length);
+// -1 when s has fewer code points. ReCoRD's entity spans count code points (Python indices).
+int64_t utf8_byte_offset(const std::string& s, int64_t cp_index);
+
+}  // namespace moe

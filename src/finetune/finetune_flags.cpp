@@ -1,0 +1,42 @@
+// finetune_flags.cpp — flags -> FinetuneConfig. Ranges were checked by the flag table already;
+// what is left are checks that involve files or several flags (task_data.cpp makes those, with
+// a HINT naming the data folder's files).
+#include "finetune/finetune_flags.h"
+
+namespace moe {
+
+FinetuneConfig finetune_config_from_flags(const Flags& f) {
+  FinetuneConfig c;
+  c.ckpt = f.get_str("ckpt");
+  c.data.task = f.get_str("task").empty() ? "sst2" : f.get_str("task");  // shared row: "" = sst2
+  CHECK(c.data.task == "boolq" || c.data.task == "mnli" || c.data.task == "sst2",
+        "--task must be one of boolq|mnli|sst2 for finetune, got '", c.data.task, "'");
+  c.data.train_file = f.get_str("train-file");
+  c.data.dev_file = f.get_str("dev-file");
+  c.data.carve_train = f.get_int("carve-train");
+  c.data.carve_seed = static_cast<uint64_t>(f.get_int("carve-seed"));
+  c.data.limit_train = f.get_int("limit-train");
+  c.data.limit_dev = f.get_int("limit-dev");
+  c.adam.beta1 = f.get_float("beta1");
+  c.adam.beta2 = f.get_float("beta2");
+  c.adam.eps = f.get_float("adam-eps");
+  c.adam.weight_decay = f.get_float("weight-decay");
+  c.adam.clip_grad = f.get_float("clip-grad");
+  c.epochs = static_cast<int>(f.get_int("epochs"));
+  c.batch_size = static_cast<int>(f.get_int("batch-size"));
+  c.lr = f.get_float("lr");
+  c.warmup = f.get_float("warmup");
+  c.dropout = f.get_float("dropout");
+  c.seed = static_cast<uint64_t>(f.get_int("seed"));
+  c.out_dir = f.get_str("out-dir");
+  c.log_every = static_cast<int>(f.get_int("log-every"));
+  c.freeze_experts = f.get_bool("freeze-experts");
+  c.freeze_router = f.get_bool("freeze-router");
+  c.aux_loss_weight = f.get_float("aux-loss-weight");
+  c.eval_capacity_fraction = f.get_float("eval-capacity-fraction");
+  CHECK(!c.ckpt.empty(), "--ckpt is required: the pretrained checkpoint to fine-tune. HINT: "
+        "./train --out-dir runs/tiny writes runs/tiny/checkpoint.bin");
+  return c;
+}
+
+}  // namespace moe

@@ -1,0 +1,218 @@
+// finetune_loop.cpp — Finetuner::run(): epochs, dev accuracy, the best checkpoint, progress bar,
+// logs, the results file, Ctrl-C and non-finite losses (see finetuner.h; notes/finetune.md).
+//
+// Design decisions:
+//  * Ctrl-C only sets a flag; the step in flight finishes, the current weights go to
+//    out-dir/interrupted.bin, results.json is rewritten with "interrupted": true, exit 130.
+//  * best.bin is replaced only when dev accuracy strictly improves, so ties keep the earlier
+//    (less trained) epoch; results.json is rewritten after every epoch, so a killed run still
+//    leaves the epochs it finished.
+//  * The progress bar redraws in place (\r) at most 4 times a second on a terminal; when stderr
+//    is a file or pipe it prints a plain line every 15 s instead, so logs stay readable.
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "finetune/finetuner.h"
+#include "finetune/json_reader.h"
+
+namespace fs = std::filesystem;
+
+namespace moe {
+
+namespace {
+
+void on_sigint(int) { Finetuner::interrupt_flag().store(true); }
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string hms(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+std::string quoted(const std::string& s) { return "\"" + json_escape(s) + "\""; }
+std::string num(double v) { return std::isfinite(v) ? fmt("%.6g", v) : "null"; }
+
+}  // namespace
+
+void Finetuner::say(const std::string& s) const {
+  if (!cfg_.quiet) std::cout << s << std::endl;
+}
+
+void Finetuner::log_line(const std::string& json) const {
+  std::ofstream out(log_path_, std::ios::app);
+  CHECK(out.good(), "cannot append to ", log_path_, ". HINT: is --out-dir writable?");
+  out << json << '\n';
+}
+
+void Finetuner::progress(const std::string& what, int64_t done, int64_t total, double loss,
+                         double elapsed, bool force) const {
+  if (cfg_.quiet) return;
+  // A terminal redraws from the first step; a log file gets a line after each 15 s and at the end.
+  const double min_gap = progress_tty_ ? 0.25 : 15.0;
+  const double last = last_progress_s_ >= 0 ? last_progress_s_ : (progress_tty_ ? -min_gap : 0.0);
+  if (!force && elapsed - last < min_gap) return;
+  last_progress_s_ = force ? -1.0 : elapsed;  // a finished bar resets the clock for the next one
+  const int width = 24;
+  const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
+  const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  std::string line = what + " [" + std::string(filled, '#') + std::string(width - filled, '.') +
+                     "] " + std::to_string(done) + "/" + std::to_string(total) + " ex | " +
+                     fmt("%.1f", rate) + " ex/s";
+  if (std::isfinite(loss)) line += " | loss " + fmt("%.4f", loss);
+  line += done < total ? " | ETA " + hms(rate > 0 ? (total - done) / rate : NAN)
+                       : " | " + hms(elapsed);
+  if (progress_tty_) std::cerr << "\r" << line << "\033[K" << (done == total ? "\n" : "") << std::flush;
+  else std::cerr << line << "\n";
+}
+
+std::vector<std::pair<std::string, std::string>> Finetuner::save_meta(int epoch, double acc) const {
+  return {{"finetune.epoch", std::to_string(epoch)},
+          {"finetune.dev-accuracy", num(acc)},
+          {"finetune.steps", std::to_string(step_)},
+          {"finetune.seed", std::to_string(cfg_.seed)},
+          {"finetune.from", cfg_.ckpt}};
+}
+
+void Finetuner::write_results(bool interrupted) const {
+  const FinetuneDataConfig& d = cfg_.data;
+  std::string j = "{\n  \"task\": " + quoted(data_.task.name) + ",\n  \"labels\": [";
+  for (size_t k = 0; k < data_.task.labels.size(); ++k) j += (k ? ", " : "") + quoted(data_.task.labels[k]);
+  j += "],\n  \"checkpoint_in\": " + quoted(cfg_.ckpt) + ",\n  \"train_file\": " +
+       quoted(d.train_file) + ",\n  \"dev_file\": " + quoted(d.dev_file) + ",\n  \"carve\": " +
+       (data_.carve_from.empty() ? "null" : str_cat("{\"from\": ", quoted(data_.carve_from),
+                                                   ", \"n_train\": ", d.carve_train,
+                                                   ", \"seed\": ", d.carve_seed, "}")) +
+       ",\n  \"notes\": [";
+  for (size_t k = 0; k < data_.notes.size(); ++k) j += (k ? ", " : "") + quoted(data_.notes[k]);
+  j += str_cat("],\n  \"n_train\": ", data_.train.size(), ",\n  \"n_dev\": ", data_.dev.size(),
+               ",\n  \"skipped_no_gold\": ", data_.skipped_no_gold, ",\n  \"truncated_train\": ",
+               truncated_train_, ",\n  \"truncated_dev\": ", truncated_dev_,
+               ",\n  \"majority_baseline\": ", num(majority_baseline()), ",\n  \"epochs\": [");
+  for (size_t k = 0; k < history_.size(); ++k) {
+    const EpochResult& e = history_[k];
+    j += str_cat(k ? ",\n    " : "\n    ", "{\"epoch\": ", e.epoch, ", \"train_loss\": ",
+                 num(e.train_loss), ", \"dev_accuracy\": ", num(e.dev_accuracy), ", \"seconds\": ",
+                 num(e.seconds), ", \"examples_per_s\": ", num(e.examples_per_s), "}");
+  }
+  j += history_.empty() ? "],\n" : "\n  ],\n";
+  j += "  \"best\": " + (best_epoch_ > 0 ? str_cat("{\"epoch\": ", best_epoch_, ", \"dev_accuracy\": ",
+                                                   num(best_accuracy_), ", \"checkpoint\": ",
+                                                   quoted(best_path_), "}")
+                                         : std::string("null"));
+  j += str_cat(",\n  \"interrupted\": ", interrupted ? "true" : "false", ",\n  \"settings\": {",
+               "\"epochs\": ", cfg_.epochs, ", \"batch_size\": ", cfg_.batch_size, ", \"lr\": ",
+               num(cfg_.lr), ", \"warmup\": ", num(cfg_.warmup), ", \"steps\": ", total_steps_,
+               ", \"weight_decay\": ", num(cfg_.adam.weight_decay), ", \"beta1\": ",
+               num(cfg_.adam.beta1), ", \"beta2\": ", num(cfg_.adam.beta2), ", \"adam_eps\": ",
+               num(cfg_.adam.eps), ", \"clip_grad\": ", num(cfg_.adam.clip_grad), ", \"dropout\": ",
+               num(cfg_.dropout), ", \"seed\": ", cfg_.seed, ", \"aux_loss_weight\": ",
+               num(cfg_.aux_loss_weight), ", \"freeze_experts\": ", cfg_.freeze_experts ? "true" : "false",
+               ", \"freeze_router\": ", cfg_.freeze_router ? "true" : "false", ", \"frozen_params\": ",
+               frozen_.size(), ", \"eval_capacity_fraction\": ", num(cfg_.eval_capacity_fraction),
+               ", \"context\": ", model_->context(), ", \"limit_train\": ", d.limit_train,
+               ", \"limit_dev\": ", d.limit_dev, "},\n  \"model\": {\"n_layer\": ",
+               model_->gpt().config().n_layer, ", \"d_model\": ", model_->gpt().config().d_model,
+               ", \"parameters\": ", model_->params().count(), ", \"head_from_checkpoint\": ",
+               model_->head_from_checkpoint() ? "true" : "false", "}\n}\n");
+  const std::string tmp = results_path_ + ".tmp";  // atomic: a reader never sees half a file
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j;
+    CHECK(out.good(), "cannot write ", tmp, ". HINT: is --out-dir writable?");
+  }
+  fs::rename(tmp, results_path_);
+}
+
+int Finetuner::save_interrupted(int epoch) const {
+  const std::string path = (fs::path(cfg_.out_dir) / "interrupted.bin").string();
+  model_->save(path, save_meta(epoch, NAN));
+  write_results(true);
+  std::cerr << "interrupted in epoch " << epoch << " after " << step_ << " steps; weights saved to "
+            << path << " (continue from them with --ckpt " << path << ")\n";
+  return 130;
+}
+
+int Finetuner::run() {
+  auto prev_handler = std::signal(SIGINT, on_sigint);
+  std::ofstream(log_path_, std::ios::trunc);
+  const GPTConfig& mc = model_->gpt().config();
+  say(str_cat("task: ", data_.task.name, " (", data_.task.num_classes(), " classes), ",
+              data_.train.size(), " train / ", data_.dev.size(), " dev examples; ", truncated_train_,
+              " train and ", truncated_dev_, " dev inputs cut from the left to T = ", mc.seq_len));
+  for (const std::string& n : data_.notes) say("note: " + n);
+  say(str_cat("model: ", cfg_.ckpt, " (L=", mc.n_layer, " C=", mc.d_model, " NH=", mc.n_head,
+              ", ", model_->params().count(), " parameters incl. the head; head ",
+              model_->head_from_checkpoint() ? "from the checkpoint" : "newly initialised", ")"));
+  if (cfg_.freeze_experts || cfg_.freeze_router)
+    say(frozen_.empty() ? std::string("note: --freeze-experts/--freeze-router freeze nothing: the "
+                                      "model has no MoE parameters (dense)")
+                        : str_cat("frozen: ", frozen_.size(), " parameter tensors (",
+                                  frozen_.front(), ", ...)"));
+  say(str_cat("majority-class baseline on dev: ", fmt("%.4f", majority_baseline()), "; ",
+              total_steps_, " steps of batch ", cfg_.batch_size));
+  int code = 0;
+  if (cfg_.epochs == 0) {  // evaluation only
+    const double acc = evaluate();
+    say(str_cat("dev accuracy of the checkpoint: ", fmt("%.4f", acc)));
+    history_.push_back({0, NAN, acc, 0, 0});
+  }
+  for (int epoch = 1; epoch <= cfg_.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t steps_before = step_;
+    const double loss = train_epoch(epoch);
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (interrupt_flag().load()) {
+      code = save_interrupted(epoch);
+      break;
+    }
+    if (!std::isfinite(loss)) {
+      std::cerr << "error: the fine-tuning loss is not finite at step " << step_ + 1
+                << "; stopping without updating the model" << (best_epoch_ > 0 ? "; best.bin is kept" : "")
+                << ". HINT: lower --lr, or set --clip-grad 1.0\n";
+      code = 3;
+      break;
+    }
+    const double acc = evaluate();
+    if (interrupt_flag().load()) {  // Ctrl-C during evaluation: the accuracy is partial
+      code = save_interrupted(epoch);
+      break;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    history_.push_back({epoch, loss, acc, seconds,
+                        static_cast<double>(data_.train.size()) / std::max(train_s, 1e-9)});
+    const bool improved = acc > best_accuracy_;
+    if (improved) {
+      best_accuracy_ = acc;
+      best_epoch_ = epoch;
+      model_->save(best_path_, save_meta(epoch, acc));
+    }
+    log_line(str_cat("{\"epoch\":", epoch, ",\"step\":", step_, ",\"train_loss\":", num(loss),
+                     ",\"dev_accuracy\":", num(acc), ",\"seconds\":", num(seconds), "}"));
+    say(str_cat("epoch ", epoch, "/", cfg_.epochs, " | train loss ", fmt("%.4f", loss),
+                " | dev accuracy ", fmt("%.4f", acc), improved ? " (best, saved)" : "", " | ",
+                step_ - steps_before, " steps in ", hms(seconds)));
+    write_results(false);
+  }
+  if (cfg_.epochs == 0) write_results(false);
+  std::signal(SIGINT, prev_handler);
+  interrupt_flag().store(false);
+  if (code == 0 && best_epoch_ > 0)
+    say(str_cat("done: best dev accuracy ", fmt("%.4f", best_accuracy_), " at epoch ", best_epoch_,
+                "; checkpoint ", best_path_, ", results ", results_path_));
+  return code;
+}
+
+}  // namespace moe

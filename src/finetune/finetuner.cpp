@@ -1,0 +1,157 @@
+// finetuner.cpp — building a fine-tuning run, one training epoch, dev evaluation (see
+// finetuner.h). The outer loop, progress, logs and the results file are in finetune_loop.cpp.
+#include "finetune/finetuner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "core/autograd.h"
+#include "ops/elementwise.h"
+#include "ops/softmax_xent.h"
+
+namespace fs = std::filesystem;
+
+namespace moe {
+
+std::atomic<bool>& Finetuner::interrupt_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+static int64_t count_truncated(const std::vector<EncodedExample>& v) {
+  return std::count_if(v.begin(), v.end(), [](const EncodedExample& e) { return e.truncated; });
+}
+
+Finetuner::Finetuner(const FinetuneConfig& cfg)
+    : cfg_(cfg), order_rng_(cfg.seed * 0xD1B54A32D192ED03ull + 3), dropout_rng_(cfg.seed * 7919 + 17) {
+  CHECK(!cfg.ckpt.empty(), "--ckpt is required: the pretrained model to fine-tune. HINT: train "
+        "one with ./train and pass its OUT-DIR/checkpoint.bin");
+  CHECK(cfg.batch_size >= 1, "--batch-size must be at least 1");
+  CHECK(cfg.epochs >= 0, "--epochs must be at least 0");
+  data_ = prepare_task_data(cfg.data);
+  {
+    Checkpoint ck = load_checkpoint(cfg.ckpt);  // released at the end of this scope
+    model_ = std::make_unique<SequenceClassifier>(ck, data_.task, cfg.dropout, cfg.seed);
+  }
+  // SPEC §3 step 2: f > 0 gives MoE layers Cap = ceil(f * N) at evaluation (no effect on dense).
+  if (cfg.eval_capacity_fraction > 0) model_->gpt().set_eval_capacity_fraction(cfg.eval_capacity_fraction);
+  lr_scale_.assign(model_->params().all().size(), 1.0);
+  std::vector<std::string> patterns;
+  if (cfg.freeze_experts) patterns.push_back(".moe.experts.");
+  if (cfg.freeze_router) patterns.push_back(".moe.gate.");
+  frozen_ = freeze_matching(model_->params(), patterns, &lr_scale_);
+  opt_ = std::make_unique<AdamW>(model_->params(), cfg.adam);
+
+  const int T = model_->context();
+  train_enc_ = encode_examples(model_->tokenizer(), data_.task, data_.train, T);
+  dev_enc_ = encode_examples(model_->tokenizer(), data_.task, data_.dev, T);
+  truncated_train_ = count_truncated(train_enc_);
+  truncated_dev_ = count_truncated(dev_enc_);
+
+  const int64_t n = static_cast<int64_t>(train_enc_.size());
+  const int64_t steps_per_epoch = (n + cfg.batch_size - 1) / cfg.batch_size;
+  total_steps_ = steps_per_epoch * cfg.epochs;
+  warmup_steps_ = static_cast<int64_t>(std::llround(cfg.warmup * static_cast<double>(total_steps_)));
+
+  fs::create_directories(cfg.out_dir);
+  best_path_ = (fs::path(cfg.out_dir) / "best.bin").string();
+  results_path_ = (fs::path(cfg.out_dir) / "results.json").string();
+  log_path_ = (fs::path(cfg.out_dir) / "finetune_log.jsonl").string();
+  progress_tty_ = isatty(STDERR_FILENO) != 0;
+}
+
+double Finetuner::train_epoch(int epoch) {
+  const int64_t n = static_cast<int64_t>(train_enc_.size()), B = cfg_.batch_size;
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  for (int64_t i = n - 1; i > 0; --i)  // a fresh seeded shuffle every epoch
+    std::swap(order[i], order[static_cast<int64_t>(order_rng_.below(static_cast<uint64_t>(i + 1)))]);
+  const int32_t pad = model_->tokenizer().eos_id();  // any valid id: padding is never read
+  const auto t0 = std::chrono::steady_clock::now();
+  double loss_sum = 0.0, window = 0.0;
+  int64_t batches = 0, in_window = 0;
+  for (int64_t begin = 0; begin < n; begin += B) {
+    const int64_t end = std::min(n, begin + B);
+    Batch b = make_batch(train_enc_, order, begin, end, pad);
+    const double lr = lr_at(step_, total_steps_, warmup_steps_, cfg_.lr);
+    Tensor logits = model_->forward(b.ids, b.lengths, true, dropout_rng_);  // (B, K)
+    Tensor loss = softmax_cross_entropy(logits, b.labels);                  // () mean over rows
+    const double ce = loss.item();
+    const Tensor& aux = model_->aux_loss();
+    if (aux.defined() && cfg_.aux_loss_weight > 0) loss = add(loss, scale(aux, cfg_.aux_loss_weight));
+    if (!std::isfinite(loss.item())) return NAN;  // the caller stops; nothing was updated
+    backward(loss);
+    const double gnorm = opt_->step(lr, &lr_scale_);
+    model_->params().zero_grad();
+    ++step_;
+    ++batches;
+    loss_sum += ce;
+    window += ce;
+    ++in_window;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (step_ % cfg_.log_every == 0) {
+      log_line(str_cat("{\"epoch\":", epoch, ",\"step\":", step_, ",\"loss\":", window / in_window,
+                       aux.defined() ? str_cat(",\"aux_loss\":", aux.item()) : std::string(),
+                       ",\"lr\":", lr, ",\"grad_norm\":", gnorm, ",\"examples_per_s\":",
+                       static_cast<double>(end) / elapsed, "}"));
+      window = 0.0;
+      in_window = 0;
+    }
+    progress(str_cat("epoch ", epoch, "/", cfg_.epochs), end, n, loss_sum / batches, elapsed,
+             end == n);
+    if (interrupt_flag().load()) break;  // run() saves and exits
+  }
+  return batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
+}
+
+double Finetuner::evaluate() {
+  NoGradGuard ng;
+  const int64_t n = static_cast<int64_t>(dev_enc_.size());
+  // Batches of similar lengths waste less work on padding. The order cannot change any
+  // prediction: without dropout, each row's logits depend on that row only.
+  // MoE models are the exception: with a capacity limit, routing depends on the whole batch
+  // (--eval-capacity-fraction sets that limit, SPEC §3 step 2), and the padding tokens of a row
+  // are routed too, so they may take expert slots from later rows (notes/finetune.md).
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return dev_enc_[a].ids.size() < dev_enc_[b].ids.size();
+  });
+  const int32_t pad = model_->tokenizer().eos_id();
+  Rng unused(0);  // no dropout at evaluation
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < n; begin += cfg_.batch_size) {
+    const int64_t end = std::min(n, begin + cfg_.batch_size);
+    Batch b = make_batch(dev_enc_, order, begin, end, pad);
+    Tensor logits = model_->forward(b.ids, b.lengths, false, unused);  // (B, K)
+    const int64_t K = logits.size(1);
+    const std::vector<float> z = logits.to_f32_vector();
+    const std::vector<int32_t> y = b.labels.to_i32_vector();
+    for (int64_t r = 0; r < end - begin; ++r) {
+      const float* row = z.data() + r * K;
+      const int64_t pred = std::max_element(row, row + K) - row;  // first maximum on ties
+      correct += pred == y[r];
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress("dev", end, n, NAN, elapsed, end == n);
+    if (interrupt_flag().load()) break;  // run() saves and exits; the accuracy is not used
+  }
+  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+}
+
+double Finetuner::majority_baseline() const {
+  std::vector<int64_t> counts(data_.task.num_classes(), 0);
+  for (const Example& e : data_.train) ++counts[e.label];
+  const int top = static_cast<int>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  const int64_t hits = std::count_if(data_.dev.begin(), data_.dev.end(),
+                                     [&](const Example& e) { return e.label == top; });
+  return data_.dev.empty() ? 0.0 : static_cast<double>(hits) / static_cast<double>(data_.dev.size());
+}
+
+}  // namespace moe

@@ -1,0 +1,103 @@
+// finetuner.h — supervised fine-tuning with a linear head (SPEC §7): data -> epochs of AdamW over
+// shuffled batches -> dev accuracy after every epoch -> the best checkpoint and a results file.
+//
+// Loss per batch: mean cross-entropy of the head's logits, plus aux_loss_weight times the MoE
+// load-balancing loss (SPEC §3 step 10) when the model has one (0 drops it; dense: nothing).
+// Schedule: AdamW (SPEC §5 settings from the flags) with linear warmup over the first
+// `warmup` fraction of all steps and linear decay to 0 at the last step (train/adamw.h lr_at).
+// Determinism: the head init, the epoch shuffles and the dropout masks all come from --seed, and
+// every CPU kernel is deterministic, so a seed reproduces a run bit for bit.
+//
+// Outputs in out_dir: best.bin (the best dev epoch, written atomically when dev accuracy
+// improves), results.json (written atomically after every epoch, see notes/finetune.md),
+// log.jsonl (one line per --log-every steps and per epoch), interrupted.bin (Ctrl-C).
+// Exit codes of run(): 0 done, 3 non-finite loss (stops before updating; best.bin is kept),
+// 130 interrupted (state saved to interrupted.bin).
+// What it leaves out: gradient accumulation, early stopping, resuming an interrupted run (the
+// interrupted checkpoint can be given back as --ckpt to continue from its weights).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "finetune/classifier.h"
+#include "finetune/encode.h"
+#include "finetune/task_data.h"
+#include "train/adamw.h"
+
+namespace moe {
+
+struct FinetuneConfig {
+  std::string ckpt;                   // pretraining (or fine-tuned) checkpoint to start from
+  FinetuneDataConfig data;
+  AdamWConfig adam;
+  int epochs = 3;                     // 0: only evaluate the checkpoint on dev
+  int batch_size = 16;
+  double lr = 1e-4, warmup = 0.06, dropout = 0.1;
+  uint64_t seed = 1;
+  std::string out_dir = "runs/finetune";
+  int log_every = 10;
+  bool freeze_experts = false, freeze_router = false;
+  double aux_loss_weight = 0.01;
+  double eval_capacity_fraction = 0.0;  // MoE eval capacity (SPEC §3 step 2); 0 = training rule
+  bool quiet = false;                   // no stdout lines, no progress bar (tests)
+};
+
+struct EpochResult {
+  int epoch = 0;
+  double train_loss = 0, dev_accuracy = 0, seconds = 0, examples_per_s = 0;
+};
+
+class Finetuner {
+ public:
+  explicit Finetuner(const FinetuneConfig& cfg);  // loads the checkpoint, reads and encodes data
+
+  // One pass over the shuffled training set; returns the mean training loss (NaN if a batch's
+  // loss was not finite: nothing was updated by that batch).
+  double train_epoch(int epoch);
+  double evaluate();                   // dev accuracy in [0, 1]
+  int run();                           // the whole run (see the file comment); exit code
+
+  SequenceClassifier& model() { return *model_; }
+  const FinetuneData& data() const { return data_; }
+  const std::vector<EpochResult>& history() const { return history_; }
+  double majority_baseline() const;    // dev accuracy of always predicting train's top class
+  int64_t steps_done() const { return step_; }
+  int64_t total_steps() const { return total_steps_; }
+  const std::vector<std::string>& frozen() const { return frozen_; }
+  const std::string& best_path() const { return best_path_; }
+  const std::string& results_path() const { return results_path_; }
+  static std::atomic<bool>& interrupt_flag();  // set by the SIGINT handler (or a test)
+
+ private:
+  void say(const std::string& s) const;
+  void log_line(const std::string& json) const;
+  // The progress bar on stderr: "what [####....] done/total ex | ex/s | loss | ETA".
+  void progress(const std::string& what, int64_t done, int64_t total, double loss, double elapsed,
+                bool force) const;
+  void write_results(bool interrupted) const;
+  int save_interrupted(int epoch) const;  // interrupted.bin + results; returns 130
+  std::vector<std::pair<std::string, std::string>> save_meta(int epoch, double acc) const;
+
+  FinetuneConfig cfg_;
+  FinetuneData data_;
+  std::unique_ptr<SequenceClassifier> model_;
+  std::unique_ptr<AdamW> opt_;
+  std::vector<double> lr_scale_;
+  std::vector<std::string> frozen_;
+  std::vector<EncodedExample> train_enc_, dev_enc_;
+  int64_t truncated_train_ = 0, truncated_dev_ = 0;
+  Rng order_rng_, dropout_rng_;
+  int64_t step_ = 0, total_steps_ = 0, warmup_steps_ = 0;
+  std::vector<EpochResult> history_;
+  int best_epoch_ = 0;
+  double best_accuracy_ = -1.0;
+  std::string best_path_, results_path_, log_path_;
+  mutable double last_progress_s_ = -1.0;
+  bool progress_tty_ = false;
+};
+
+}  // namespace moe

@@ -1,0 +1,270 @@
+// Tests for the fine-tuning data readers (SPEC §7, MANIFEST.md formats): the JSON reader, BoolQ /
+// MNLI / SST-2 fixtures in every real format (jsonl, MultiNLI jsonl, GLUE tsv, .xz), the "-"
+// gold-label skip, malformed records named by FILE:LINE, and the seeded carve of a train split.
+// Fixtures live in tests/fixtures/finetune (README.md there); tests run from the repo root.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "finetune/json_reader.h"
+#include "finetune/task_data.h"
+
+using namespace moe;
+
+namespace {
+
+const std::string kDir = "tests/fixtures/finetune/";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+#define EXPECT_HAS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
+}  // namespace
+
+// ---- JSON reader ---------------------------------------------------------------------------
+
+TEST(JsonReader, ObjectsArraysAndScalars) {
+  JsonValue v = parse_json(R"( {"a": 1.5e2, "b": [true, false, null, -3], "c": {"d": "x"}} )");
+  ASSERT_EQ(v.kind, JsonValue::Kind::Object);
+  EXPECT_EQ(v.find("a")->num, 150.0);
+  ASSERT_EQ(v.find("b")->items.size(), 4u);
+  EXPECT_TRUE(v.find("b")->items[0].b);
+  EXPECT_EQ(v.find("b")->items[2].kind, JsonValue::Kind::Null);
+  EXPECT_EQ(v.find("b")->items[3].num, -3.0);
+  EXPECT_EQ(v.find("c")->find("d")->str, "x");
+  EXPECT_EQ(v.find("zzz"), nullptr);
+  EXPECT_EQ(parse_json("[]").items.size(), 0u);
+  EXPECT_EQ(parse_json("{}").members.size(), 0u);
+}
+
+TEST(JsonReader, EscapesBecomeUtf8) {
+  // Python's json.dumps writes non-ASCII as \uXXXX and characters beyond the BMP as a pair.
+  EXPECT_EQ(parse_json(R"("caf\u00e9")").str, "caf\xC3\xA9");
+  EXPECT_EQ(parse_json(R"("\u20ac")").str, "\xE2\x82\xAC");
+  EXPECT_EQ(parse_json(R"("\ud83d\ude00")").str, "\xF0\x9F\x98\x80");
+  EXPECT_EQ(parse_json(R"("a\"b\\c\/d\n\t")").str, "a\"b\\c/d\n\t");
+  EXPECT_EQ(parse_json(R"("\ud83d")").str, "\xEF\xBF\xBD");  // lone surrogate -> U+FFFD
+  EXPECT_EQ(parse_json("\"raw \xC3\xA9\"").str, "raw \xC3\xA9");  // raw UTF-8 passes through
+}
+
+TEST(JsonReader, LastDuplicateKeyWins) {
+  EXPECT_EQ(parse_json(R"({"k": "first", "k": "second"})").find("k")->str, "second");
+}
+
+TEST(JsonReader, ErrorsSayWhereAndWhat) {
+  EXPECT_HAS(error_of([] { parse_json(R"({"a": "unterminated)"); }), "unterminated string");
+  EXPECT_HAS(error_of([] { parse_json(R"({"a" 1})"); }), "column 6: expected ':'");
+  EXPECT_HAS(error_of([] { parse_json(R"({"a": 1} x)"); }), "unexpected text after");
+  EXPECT_HAS(error_of([] { parse_json(R"("\q")"); }), "unknown escape");
+  EXPECT_HAS(error_of([] { parse_json(R"([1,])"); }), "expected a value");
+  EXPECT_HAS(error_of([] { parse_json("-"); }), "expected a digit");
+  EXPECT_HAS(error_of([] { parse_json(std::string(100, '[')); }), "nesting deeper");
+  EXPECT_HAS(error_of([] { parse_json(""); }), "unexpected end");
+}
+
+TEST(JsonReader, EscapeRoundTrips) {
+  const std::string s = "quote \" backslash \\ newline \n tab \t bell \x07 caf\xC3\xA9";
+  EXPECT_EQ(parse_json("\"" + json_escape(s) + "\"").str, s);
+}
+
+// ---- readers on fixtures in the real formats -------------------------------------------------
+
+TEST(FinetuneData, BoolQJsonl) {
+  TaskFile f = read_task_file(task_info("boolq"), kDir + "boolq.jsonl");
+  ASSERT_EQ(f.examples.size(), 5u);  // the blank line 3 is not a record
+  EXPECT_EQ(f.records, 5);
+  EXPECT_EQ(f.examples[0].label, 1);  // answer true -> class 1 ("true")
+  EXPECT_EQ(f.examples[1].label, 0);
+  EXPECT_EQ(f.examples[0].text_b, "is the sky blue on a clear day");
+  EXPECT_EQ(f.examples[1].text_a, "The cat is a small carnivorous mammal with four legs and a tail.");
+  EXPECT_EQ(f.examples[2].line, 4);
+  EXPECT_EQ(f.examples[2].text_b, "is caf\xC3\xA9 a french word");
+  EXPECT_HAS(f.examples[2].text_a, "\"caf\xC3\xA9\" means coffee. An emoji: \xF0\x9F\x98\x80.");
+  EXPECT_EQ(f.examples[3].label, 1);  // SuperGLUE's "label": true
+}
+
+TEST(FinetuneData, MnliDataFolderJsonl) {
+  TaskFile f = read_task_file(task_info("mnli"), kDir + "mnli.jsonl");
+  ASSERT_EQ(f.examples.size(), 3u);
+  EXPECT_EQ(f.examples[0].label, 1);  // neutral
+  EXPECT_EQ(f.examples[1].label, 2);  // contradiction
+  EXPECT_EQ(f.examples[2].label, 0);  // entailment
+  EXPECT_EQ(f.examples[0].text_a, "The new rights are nice  enough");  // raw until templating
+  EXPECT_EQ(f.examples[2].text_b, "A man plays music.");
+}
+
+TEST(FinetuneData, MultiNliJsonlSkipsNoGoldLabel) {
+  TaskFile f = read_task_file(task_info("mnli"), kDir + "mnli_multinli.jsonl");
+  EXPECT_EQ(f.records, 4);
+  EXPECT_EQ(f.skipped_no_gold, 1);
+  ASSERT_EQ(f.examples.size(), 3u);
+  EXPECT_EQ(f.examples[0].label, 1);
+  EXPECT_EQ(f.examples[1].line, 3);  // line 2 ("-") was skipped
+  EXPECT_EQ(f.examples[1].label, 0);
+  EXPECT_EQ(f.examples[2].label, 2);
+  EXPECT_EQ(f.examples[2].text_a, "The museum is open every day.");
+}
+
+TEST(FinetuneData, MnliGlueTsvByHeaderName) {
+  TaskFile f = read_task_file(task_info("mnli"), kDir + "mnli_glue.tsv");
+  EXPECT_EQ(f.skipped_no_gold, 1);
+  ASSERT_EQ(f.examples.size(), 3u);
+  EXPECT_EQ(f.examples[0].text_a, "Conceptually cream skimming has two basic dimensions.");
+  EXPECT_EQ(f.examples[0].text_b, "Product and geography are what make cream skimming work.");
+  EXPECT_EQ(f.examples[0].label, 1);
+  EXPECT_EQ(f.examples[2].label, 2);
+}
+
+TEST(FinetuneData, Sst2TsvAndXz) {
+  TaskFile f = read_task_file(task_info("sst2"), kDir + "sst2.tsv");
+  ASSERT_EQ(f.examples.size(), 4u);
+  EXPECT_EQ(f.examples[0].text_a, "it 's a charming and often affecting journey . ");
+  EXPECT_EQ(f.examples[0].label, 1);
+  EXPECT_EQ(f.examples[1].label, 0);
+  EXPECT_EQ(f.examples[0].line, 2);  // line 1 is the header
+  TaskFile g = read_task_file(task_info("sst2"), kDir + "sst2.tsv.xz");  // through `xz -dc`
+  ASSERT_EQ(g.examples.size(), f.examples.size());
+  for (size_t i = 0; i < f.examples.size(); ++i) {
+    EXPECT_EQ(g.examples[i].text_a, f.examples[i].text_a);
+    EXPECT_EQ(g.examples[i].label, f.examples[i].label);
+  }
+}
+
+// ---- malformed input: every message names FILE:LINE ----------------------------------------
+
+TEST(FinetuneData, MalformedRecordsNameFileAndLine) {
+  EXPECT_HAS(error_of([] { read_task_file(task_info("boolq"), kDir + "boolq_bad_json.jsonl"); }),
+             "boolq_bad_json.jsonl:3: invalid JSON");
+  const std::string ans =
+      error_of([] { read_task_file(task_info("boolq"), kDir + "boolq_bad_answer.jsonl"); });
+  EXPECT_HAS(ans, "boolq_bad_answer.jsonl:2: label 'maybe' is not a boolq label");
+  EXPECT_HAS(ans, "HINT");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("boolq"), kDir + "boolq_missing_field.jsonl"); }),
+             "boolq_missing_field.jsonl:2: record has no field \"passage\"");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("mnli"), kDir + "mnli_bad_label.jsonl"); }),
+             "mnli_bad_label.jsonl:3: label 'entails'");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("sst2"), kDir + "sst2_bad_fields.tsv"); }),
+             "sst2_bad_fields.tsv:3: 3 tab-separated fields, but the header has 2");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("sst2"), kDir + "sst2_bad_label.tsv"); }),
+             "sst2_bad_label.tsv:4: label '2'");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("sst2"), kDir + "sst2_no_header.tsv"); }),
+             "sst2_no_header.tsv:1: the header has no column \"sentence\"");
+  // a file of the wrong task: the first record lacks the task's fields
+  EXPECT_HAS(error_of([] { read_task_file(task_info("mnli"), kDir + "boolq.jsonl"); }),
+             "boolq.jsonl:1:");
+}
+
+TEST(FinetuneData, MissingAndCorruptFiles) {
+  EXPECT_HAS(error_of([] { read_task_file(task_info("sst2"), kDir + "nope.tsv"); }),
+             "no such file");
+  EXPECT_HAS(error_of([] { read_task_file(task_info("sst2"), kDir + "corrupt.tsv.xz"); }),
+             "`xz -dc tests/fixtures/finetune/corrupt.tsv.xz` failed");
+  EXPECT_HAS(error_of([] { task_info("cola"); }), "boolq|mnli|sst2");
+}
+
+// ---- carving a train split out of one file --------------------------------------------------
+
+namespace {
+std::vector<Example> numbered(int n) {
+  std::vector<Example> v(n);
+  for (int i = 0; i < n; ++i) {
+    v[i].text_a = "example " + std::to_string(i);
+    v[i].line = i + 1;
+    v[i].label = i % 2;
+  }
+  return v;
+}
+}  // namespace
+
+TEST(Carve, DeterministicDisjointAndCovering) {
+  const std::vector<Example> all = numbered(100);
+  std::vector<Example> tr1, dv1, tr2, dv2, tr3, dv3;
+  carve_split(all, 70, 1234, &tr1, &dv1);
+  carve_split(all, 70, 1234, &tr2, &dv2);
+  carve_split(all, 70, 99, &tr3, &dv3);
+  ASSERT_EQ(tr1.size(), 70u);
+  ASSERT_EQ(dv1.size(), 30u);
+  std::set<int64_t> seen;
+  for (const Example& e : tr1) seen.insert(e.line);
+  for (const Example& e : dv1) EXPECT_TRUE(seen.insert(e.line).second) << "line " << e.line << " in both";
+  EXPECT_EQ(seen.size(), 100u);  // disjoint and covering
+  bool same = true, same_other_seed = true;
+  for (size_t i = 0; i < tr1.size(); ++i) {
+    same = same && tr1[i].line == tr2[i].line;
+    same_other_seed = same_other_seed && tr1[i].line == tr3[i].line;
+  }
+  EXPECT_TRUE(same) << "the same seed must give the same split";
+  EXPECT_FALSE(same_other_seed) << "another seed should give another split";
+  for (size_t i = 1; i < tr1.size(); ++i) EXPECT_LT(tr1[i - 1].line, tr1[i].line);  // file order
+  // a seeded shuffle, not a prefix: the train part is not simply lines 1..70
+  EXPECT_NE(tr1.back().line, 70);
+}
+
+TEST(Carve, BadSizesAreErrors) {
+  std::vector<Example> tr, dv;
+  EXPECT_HAS(error_of([&] { carve_split(numbered(5), 5, 1, &tr, &dv); }), "between 1 and 4");
+  EXPECT_HAS(error_of([&] { carve_split(numbered(5), 0, 1, &tr, &dv); }), "between 1 and 4");
+}
+
+TEST(PrepareTaskData, CarveFromTheOneFileAndSayIt) {
+  FinetuneDataConfig c;
+  c.task = "boolq";
+  c.dev_file = kDir + "boolq.jsonl";
+  c.carve_train = 3;
+  FinetuneData d = prepare_task_data(c);
+  EXPECT_EQ(d.train.size(), 3u);
+  EXPECT_EQ(d.dev.size(), 2u);
+  EXPECT_EQ(d.carve_from, c.dev_file);
+  ASSERT_FALSE(d.notes.empty());
+  EXPECT_HAS(d.notes[0], "carved 3 train / 2 dev examples out of " + c.dev_file);
+  c.train_file = kDir + "boolq.jsonl";  // two files and a carve: ambiguous
+  EXPECT_HAS(error_of([&] { prepare_task_data(c); }), "splits ONE file");
+}
+
+TEST(PrepareTaskData, MnliTrainsOnMismatchedAndSaysSo) {
+  // The data folder has no MNLI train split: the documented setup trains on dev_mismatched.
+  FinetuneDataConfig c;
+  c.task = "mnli";
+  c.train_file = "/tmp/moe-gpt-ft-dev_mismatched.jsonl";
+  c.dev_file = kDir + "mnli.jsonl";
+  std::filesystem::copy_file(kDir + "mnli_multinli.jsonl", c.train_file,
+                             std::filesystem::copy_options::overwrite_existing);
+  FinetuneData d = prepare_task_data(c);
+  EXPECT_EQ(d.train.size(), 3u);
+  EXPECT_EQ(d.dev.size(), 3u);
+  EXPECT_EQ(d.skipped_no_gold, 1);
+  std::string all;
+  for (const std::string& n : d.notes) all += n + "\n";
+  EXPECT_HAS(all, "training on dev_mismatched");
+  EXPECT_HAS(all, "skipped 1 records whose gold label is '-'");
+}
+
+TEST(PrepareTaskData, MissingFilesAndLimits) {
+  FinetuneDataConfig c;
+  c.task = "boolq";
+  EXPECT_HAS(error_of([&] { prepare_task_data(c); }), "--carve-train 2270");  // the HINT
+  c.task = "sst2";
+  c.train_file = kDir + "sst2.tsv";
+  c.dev_file = kDir + "sst2.tsv";
+  EXPECT_HAS(error_of([&] { prepare_task_data(c); }), "are the same file");
+  c.dev_file = kDir + "sst2.tsv.xz";
+  c.limit_train = 2;
+  c.limit_dev = 3;
+  FinetuneData d = prepare_task_data(c);
+  EXPECT_EQ(d.train.size(), 2u);
+  EXPECT_EQ(d.dev.size(), 3u);
+  EXPECT_EQ(d.notes.size(), 2u);
+}
