@@ -253,6 +253,14 @@ static std::string scale_color(double t) {
   return buf;
 }
 
+// A cell annotation must fit in its cell: two decimals for fractions, else the tick format.
+static std::string cell_label(double v) {
+  if (std::fabs(v) >= 10) return tick_label(v);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
 std::string heatmap_svg(const Heatmap& m) {
   const int R = static_cast<int>(m.values.size());
   const int C = R > 0 ? static_cast<int>(m.values[0].size()) : 0;
@@ -270,7 +278,10 @@ std::string heatmap_svg(const Heatmap& m) {
   size_t longest = 1;
   for (const auto& s : m.row_labels) longest = std::max(longest, s.size());
   const double left = 30 + 7.0 * longest, top = 70, cell = m.cell;
-  const double width = left + C * cell + 110, height = top + R * cell + 50;
+  // Wide enough for the title and the colour-bar label, not only for the cells.
+  const double width = std::max({left + C * cell + 110, 9.0 * m.title.size() + 40,
+                                 left + C * cell + 40 + 6.5 * m.colorbar_label.size()}),
+               height = top + R * cell + 50;
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(width) << "\" height=\""
     << num(height) << "\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" "
@@ -286,7 +297,7 @@ std::string heatmap_svg(const Heatmap& m) {
         << "\"><title>" << xml_escape(m.row_labels[r] + " / " + m.col_labels[c] + ": " +
                                       tick_label(v)) << "</title></rect>\n";
       if (m.annotate && std::isfinite(v))
-        o << text_el(left + (c + 0.5) * cell, top + (r + 0.5) * cell + 3, tick_label(v), "middle",
+        o << text_el(left + (c + 0.5) * cell, top + (r + 0.5) * cell + 3, cell_label(v), "middle",
                      8, (v - lo) / (hi - lo) > 0.6 ? "" : " fill=\"white\"");
     }
   }
