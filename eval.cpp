@@ -18,30 +18,16 @@
 #include "core/parallel.h"
 #include "eval/runner.h"
 #include "io/flags.h"
+#include "io/program.h"
 
 int main(int argc, char** argv) {
   using namespace moe;
-  try {
-    Flags flags = parse_flags(argc, argv, PROG_EVAL);
-    if (flags.get_bool("help")) {
-      std::cout << usage_text(PROG_EVAL);
-      return 0;
-    }
+  return run_program(argc, argv, PROG_EVAL, [](const Flags& flags) {
     if (!flags.get_str("check-data").empty()) return run_check_data(flags);
-    CHECK(flags.get_str("device") == "cpu", "--device cuda: evaluation on the GPU is not wired up "
-          "yet. HINT: use --device cpu");
-    if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
-    devices_init();
     std::cout << "moe-gpt eval — Artetxe et al. (2021), priming evaluation (SPEC §6, §8)\n"
               << effective_config_text(flags, PROG_EVAL) << "threads: " << num_threads()
               << std::endl;
     if (flags.get_bool("speedup")) return run_speedup_mode(flags);
     return run_evaluation(flags);
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

@@ -18,19 +18,11 @@
 #include "finetune/finetune_flags.h"
 #include "finetune/finetuner.h"
 #include "io/flags.h"
+#include "io/program.h"
 
 int main(int argc, char** argv) {
   using namespace moe;
-  try {
-    Flags flags = parse_flags(argc, argv, PROG_FINETUNE);
-    if (flags.get_bool("help")) {
-      std::cout << usage_text(PROG_FINETUNE);
-      return 0;
-    }
-    CHECK(flags.get_str("device") == "cpu", "--device cuda: fine-tuning on the GPU is not wired up "
-          "yet. HINT: use --device cpu");
-    if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
-    devices_init();
+  return run_program(argc, argv, PROG_FINETUNE, [](const Flags& flags) {
     FinetuneConfig cfg = finetune_config_from_flags(flags);
     std::cout << "moe-gpt finetune — Artetxe et al. (2021), SPEC §7: one linear head, all "
                  "parameters trained\n"
@@ -38,11 +30,5 @@ int main(int argc, char** argv) {
               << ", devices: " << devices_describe() << std::endl;
     Finetuner finetuner(cfg);
     return finetuner.run();
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

@@ -12,32 +12,18 @@
 #include "core/device.h"
 #include "core/parallel.h"
 #include "io/flags.h"
+#include "io/program.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
   using namespace moe;
-  try {
-    Flags flags = parse_flags(argc, argv, PROG_TRAIN);
-    if (flags.get_bool("help")) {
-      std::cout << usage_text(PROG_TRAIN);
-      return 0;
-    }
-    CHECK(flags.get_str("device") == "cpu", "--device cuda: training on the GPU is not wired up "
-          "yet (only device storage is). HINT: use --device cpu");
-    if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
-    devices_init();
+  return run_program(argc, argv, PROG_TRAIN, [](const Flags& flags) {
     TrainConfig cfg = train_config_from_flags(flags);
-    std::cout << "moe-gpt train — Artetxe et al. (2021), dense baseline\n"
+    std::cout << "moe-gpt train — Artetxe et al. (2021): dense GPT or its MoE counterpart\n"
               << effective_config_text(flags, PROG_TRAIN) << "threads: " << num_threads()
               << ", devices: " << devices_describe() << std::endl;
     Trainer trainer(cfg);
     return trainer.run();
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

@@ -78,6 +78,7 @@ void backward(const Tensor& out, const Tensor& grad_out) {
   AutogradMeta* root = out.meta().get();
   std::vector<AutogradMeta*> order = topo_order(root);
   accumulate_grad(*root, grad_out);
+  std::vector<std::shared_ptr<Node>> ran;  // to release the graph afterwards (see below)
   for (AutogradMeta* m : order) {
     if (!m->grad_fn) continue;  // a leaf: its .grad is the result
     std::shared_ptr<Node> node = m->grad_fn;
@@ -99,7 +100,11 @@ void backward(const Tensor& out, const Tensor& grad_out) {
       accumulate_grad(*node->inputs[i], grads[i]);
     }
     node->backward = nullptr;  // release saved tensors now
+    ran.push_back(node);
   }
+  // Release the graph's edges, inputs' side first: a long chain of nodes owning each other would
+  // otherwise be destroyed recursively (one stack frame per node) when the output goes away.
+  for (auto it = ran.rbegin(); it != ran.rend(); ++it) (*it)->inputs.clear();
 }
 
 void backward(const Tensor& loss) {

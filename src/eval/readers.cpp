@@ -7,8 +7,8 @@
 #include <functional>
 
 #include "core/check.h"
-#include "eval/json.h"
 #include "eval/text_io.h"
+#include "io/json.h"
 
 namespace moe {
 
@@ -70,7 +70,7 @@ const std::string& string_field(const Json& obj, const char* key) {
 }
 
 Json parse_record_json(const std::string& line) {
-  Json j = parse_json_value(line);
+  Json j = parse_json(line);
   CHECK(j.is_object(), "a JSON object was expected, found a ", Json::kind_name(j.kind()));
   return j;
 }

@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "eval/json.h"
 #include "eval/text_io.h"
+#include "io/json.h"
 
 namespace moe {
 
@@ -194,7 +194,7 @@ static std::string string_or_empty(const Json* v) {
 ResultsFile read_results(const std::string& path) {
   Json j;
   try {
-    j = parse_json_value(read_text_file(path));
+    j = parse_json(read_text_file(path));
   } catch (const Error& e) {
     CHECK(false, path, ": not a JSON results file (", e.what(), ")");
   }

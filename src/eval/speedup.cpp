@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "eval/json.h"
 #include "eval/report.h"
 #include "eval/text_io.h"
+#include "io/json.h"
 #include "io/svg.h"
 
 namespace moe {

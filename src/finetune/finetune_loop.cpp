@@ -18,7 +18,7 @@
 #include <iostream>
 
 #include "finetune/finetuner.h"
-#include "finetune/json_reader.h"
+#include "io/json.h"
 
 namespace fs = std::filesystem;
 
@@ -42,7 +42,6 @@ std::string hms(double seconds) {
   return buf;
 }
 
-std::string quoted(const std::string& s) { return "\"" + json_escape(s) + "\""; }
 std::string num(double v) { return std::isfinite(v) ? fmt("%.6g", v) : "null"; }
 
 }  // namespace
@@ -88,15 +87,17 @@ std::vector<std::pair<std::string, std::string>> Finetuner::save_meta(int epoch,
 
 void Finetuner::write_results(bool interrupted) const {
   const FinetuneDataConfig& d = cfg_.data;
-  std::string j = "{\n  \"task\": " + quoted(data_.task.name) + ",\n  \"labels\": [";
-  for (size_t k = 0; k < data_.task.labels.size(); ++k) j += (k ? ", " : "") + quoted(data_.task.labels[k]);
-  j += "],\n  \"checkpoint_in\": " + quoted(cfg_.ckpt) + ",\n  \"train_file\": " +
-       quoted(d.train_file) + ",\n  \"dev_file\": " + quoted(d.dev_file) + ",\n  \"carve\": " +
-       (data_.carve_from.empty() ? "null" : str_cat("{\"from\": ", quoted(data_.carve_from),
+  std::string j = "{\n  \"task\": " + json_quote(data_.task.name) + ",\n  \"labels\": [";
+  for (size_t k = 0; k < data_.task.labels.size(); ++k)
+    j += (k ? ", " : "") + json_quote(data_.task.labels[k]);
+  j += "],\n  \"checkpoint_in\": " + json_quote(cfg_.ckpt) + ",\n  \"train_file\": " +
+       json_quote(d.train_file) + ",\n  \"dev_file\": " + json_quote(d.dev_file) +
+       ",\n  \"carve\": " +
+       (data_.carve_from.empty() ? "null" : str_cat("{\"from\": ", json_quote(data_.carve_from),
                                                    ", \"n_train\": ", d.carve_train,
                                                    ", \"seed\": ", d.carve_seed, "}")) +
        ",\n  \"notes\": [";
-  for (size_t k = 0; k < data_.notes.size(); ++k) j += (k ? ", " : "") + quoted(data_.notes[k]);
+  for (size_t k = 0; k < data_.notes.size(); ++k) j += (k ? ", " : "") + json_quote(data_.notes[k]);
   j += str_cat("],\n  \"n_train\": ", data_.train.size(), ",\n  \"n_dev\": ", data_.dev.size(),
                ",\n  \"skipped_no_gold\": ", data_.skipped_no_gold, ",\n  \"truncated_train\": ",
                truncated_train_, ",\n  \"truncated_dev\": ", truncated_dev_,
@@ -110,7 +111,7 @@ void Finetuner::write_results(bool interrupted) const {
   j += history_.empty() ? "],\n" : "\n  ],\n";
   j += "  \"best\": " + (best_epoch_ > 0 ? str_cat("{\"epoch\": ", best_epoch_, ", \"dev_accuracy\": ",
                                                    num(best_accuracy_), ", \"checkpoint\": ",
-                                                   quoted(best_path_), "}")
+                                                   json_quote(best_path_), "}")
                                          : std::string("null"));
   j += str_cat(",\n  \"interrupted\": ", interrupted ? "true" : "false", ",\n  \"settings\": {",
                "\"epochs\": ", cfg_.epochs, ", \"batch_size\": ", cfg_.batch_size, ", \"lr\": ",

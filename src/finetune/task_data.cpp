@@ -12,7 +12,7 @@
 
 #include "core/check.h"
 #include "core/rng.h"
-#include "finetune/json_reader.h"
+#include "io/json.h"
 
 namespace fs = std::filesystem;
 
@@ -67,14 +67,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 // ---- JSON lines ---------------------------------------------------------------------------
 
-std::string json_text_field(const JsonValue& obj, const std::vector<std::string>& names,
+std::string json_text_field(const Json& obj, const std::vector<std::string>& names,
                             const std::string& where) {
   for (const std::string& n : names) {
-    const JsonValue* v = obj.find(n);
+    const Json* v = obj.find(n);
     if (!v) continue;
-    CHECK(v->kind == JsonValue::Kind::String, where, ": field \"", n, "\" must be a string, got ",
+    CHECK(v->is_string(), where, ": field \"", n, "\" must be a string, got ",
           v->kind_name());
-    return v->str;
+    return v->as_string();
   }
   CHECK(false, where, ": record has no field \"", names[0], "\"",
         names.size() > 1 ? str_cat(" (or \"", names[1], "\")") : std::string(),
@@ -83,15 +83,15 @@ std::string json_text_field(const JsonValue& obj, const std::vector<std::string>
 }
 
 // A JSON label (string, boolean or integer) as the text parse_label reads.
-std::string json_label_text(const JsonValue& obj, const std::vector<std::string>& names,
+std::string json_label_text(const Json& obj, const std::vector<std::string>& names,
                             const std::string& where) {
   for (const std::string& n : names) {
-    const JsonValue* v = obj.find(n);
+    const Json* v = obj.find(n);
     if (!v) continue;
-    if (v->kind == JsonValue::Kind::String) return v->str;
-    if (v->kind == JsonValue::Kind::Bool) return v->b ? "true" : "false";
-    if (v->kind == JsonValue::Kind::Number && v->num == static_cast<int64_t>(v->num))
-      return std::to_string(static_cast<int64_t>(v->num));
+    if (v->is_string()) return v->as_string();
+    if (v->is_bool()) return v->as_bool() ? "true" : "false";
+    if (v->is_number() && v->as_number() == static_cast<int64_t>(v->as_number()))
+      return std::to_string(static_cast<int64_t>(v->as_number()));
     CHECK(false, where, ": label field \"", n, "\" must be a string, boolean or integer, got ",
           v->kind_name());
   }
@@ -103,14 +103,15 @@ std::string json_label_text(const JsonValue& obj, const std::vector<std::string>
 // One JSON-lines record into `out` (blank lines were skipped by the caller).
 void add_json_record(const TaskInfo& task, const FieldNames& names, const std::string& line,
                      const std::string& where, int64_t no, TaskFile* out) {
-  JsonValue obj;
+  Json obj;
   try {
     obj = parse_json(line);
   } catch (const Error& e) {
-    CHECK(false, where, ": ", e.what(), ". HINT: each line must be one JSON object");
+    // e.what() is "column C: <what>": the reader saw one line, so the file and line come from here.
+    CHECK(false, where, ": invalid JSON at ", e.what(),
+          ". HINT: each line must be one JSON object");
   }
-  CHECK(obj.kind == JsonValue::Kind::Object, where, ": expected a JSON object, got ",
-        obj.kind_name());
+  CHECK(obj.is_object(), where, ": expected a JSON object, got ", obj.kind_name());
   ++out->records;
   Example ex;
   ex.line = no;

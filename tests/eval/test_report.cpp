@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "eval/json.h"
 #include "eval/report.h"
 #include "eval/text_io.h"
+#include "io/json.h"
 #include "eval_test_util.h"
 
 namespace moe {
@@ -63,7 +63,7 @@ TEST(EvalReport, JsonRoundTrip) {
   add_summary_rows(&f);
   const std::string dir = testing_eval::fresh_temp_dir("report");
   write_results(dir + "/r.json", f);
-  const Json j = parse_json_value(read_text_file(dir + "/r.json"));
+  const Json j = parse_json(read_text_file(dir + "/r.json"));
   EXPECT_EQ(j.at("format").as_string(), "moe-gpt eval results");
   const Json& r0 = j.at("rows").as_array()[0];
   for (const char* k : {"task", "setting", "shots", "draws", "metric", "mean", "std", "n",

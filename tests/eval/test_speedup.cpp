@@ -7,11 +7,11 @@
 #include <filesystem>
 
 #include "core/check.h"
-#include "eval/json.h"
 #include "eval/report.h"
 #include "eval/speedup.h"
 #include "eval/text_io.h"
 #include "eval_test_util.h"
+#include "io/json.h"
 
 namespace moe {
 namespace {
@@ -101,7 +101,7 @@ TEST(EvalSpeedup, RunSpeedupReadsResultsAndWritesPlots) {
   EXPECT_TRUE(fs::exists(dir + "/out/speedup_ppl-in-domain_curves.svg"));
   EXPECT_TRUE(fs::exists(dir + "/out/speedup_ppl-in-domain.svg"));
   EXPECT_TRUE(fs::exists(dir + "/out/speedup_zero-shot-avg.svg"));
-  const Json j = parse_json_value(read_text_file(dir + "/out/speedup.json"));
+  const Json j = parse_json(read_text_file(dir + "/out/speedup.json"));
   EXPECT_EQ(j.at("curves").as_array().size(), 4u);
   // A results file without training compute is refused with a hint.
   ResultsFile bad = results_with(NAN, 20, 0.3);

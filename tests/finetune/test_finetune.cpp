@@ -14,8 +14,8 @@
 
 #include "core/autograd.h"
 #include "finetune/finetuner.h"
-#include "finetune/json_reader.h"
 #include "ft_fixtures.h"
+#include "io/json.h"
 #include "ops/elementwise.h"
 
 using namespace moe;
@@ -90,17 +90,17 @@ TEST(Finetune, TinyModelLearnsSyntheticTask) {
   std::cout << "[ synthetic ] best dev accuracy " << best << " in " << seconds << " s\n";
   // the outputs a user keeps
   EXPECT_TRUE(fs::exists(ft.best_path()));
-  JsonValue r = parse_json(slurp(ft.results_path()));
-  EXPECT_EQ(r.find("task")->str, "sst2");
-  EXPECT_EQ(r.find("n_train")->num, 640);
-  EXPECT_EQ(r.find("n_dev")->num, 200);
-  EXPECT_EQ(r.find("epochs")->items.size(), 4u);
-  EXPECT_EQ(r.find("best")->find("dev_accuracy")->num, best);
-  EXPECT_EQ(r.find("best")->find("checkpoint")->str, ft.best_path());
-  EXPECT_FALSE(r.find("interrupted")->b);
-  EXPECT_EQ(r.find("settings")->find("eval_capacity_fraction")->num, 0.0);
-  EXPECT_EQ(r.find("carve")->kind, JsonValue::Kind::Null);
-  EXPECT_GT(r.find("majority_baseline")->num, 0.0);
+  const Json r = parse_json(slurp(ft.results_path()));
+  EXPECT_EQ(r.find("task")->as_string(), "sst2");
+  EXPECT_EQ(r.find("n_train")->as_number(), 640);
+  EXPECT_EQ(r.find("n_dev")->as_number(), 200);
+  EXPECT_EQ(r.find("epochs")->as_array().size(), 4u);
+  EXPECT_EQ(r.find("best")->find("dev_accuracy")->as_number(), best);
+  EXPECT_EQ(r.find("best")->find("checkpoint")->as_string(), ft.best_path());
+  EXPECT_FALSE(r.find("interrupted")->as_bool());
+  EXPECT_EQ(r.find("settings")->find("eval_capacity_fraction")->as_number(), 0.0);
+  EXPECT_TRUE(r.find("carve")->is_null());
+  EXPECT_GT(r.find("majority_baseline")->as_number(), 0.0);
   EXPECT_FALSE(slurp(c.out_dir + "/finetune_log.jsonl").empty());
 
   // The best checkpoint reloads (head included) and scores the same on dev (epochs 0 = score).
@@ -203,7 +203,7 @@ TEST(Finetune, InterruptSavesAndReturns130) {
   EXPECT_EQ(ft.steps_done(), 1);
   EXPECT_FALSE(Finetuner::interrupt_flag().load()) << "run() clears the flag on the way out";
   EXPECT_TRUE(fs::exists(c.out_dir + "/interrupted.bin"));
-  EXPECT_TRUE(parse_json(slurp(ft.results_path())).find("interrupted")->b);
+  EXPECT_TRUE(parse_json(slurp(ft.results_path())).find("interrupted")->as_bool());
   Checkpoint saved = load_checkpoint(c.out_dir + "/interrupted.bin");
   EXPECT_EQ(saved.get_meta("finetune.task"), "sst2");
   EXPECT_EQ(saved.get_meta("finetune.steps"), "1");
@@ -261,9 +261,9 @@ TEST(Finetune, MoeFreezeAndAuxLoss) {
   double best = 0;
   for (const EpochResult& e : ft.history()) best = std::max(best, e.dev_accuracy);
   EXPECT_GT(best, 0.9);
-  JsonValue r = parse_json(slurp(ft.results_path()));
-  EXPECT_EQ(r.find("settings")->find("eval_capacity_fraction")->num, 0.5);
-  EXPECT_EQ(r.find("settings")->find("frozen_params")->num, 1);
+  const Json r = parse_json(slurp(ft.results_path()));
+  EXPECT_EQ(r.find("settings")->find("eval_capacity_fraction")->as_number(), 0.5);
+  EXPECT_EQ(r.find("settings")->find("frozen_params")->as_number(), 1);
   // The weight of the aux loss changes the updates (0 drops the term), hence the later losses.
   c.freeze_router = false;
   c.aux_loss_weight = 0.0;

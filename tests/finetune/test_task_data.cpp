@@ -1,6 +1,6 @@
-// Tests for the fine-tuning data readers (SPEC §7, MANIFEST.md formats): the JSON reader, BoolQ /
-// MNLI / SST-2 fixtures in every real format (jsonl, MultiNLI jsonl, GLUE tsv, .xz), the "-"
-// gold-label skip, malformed records named by FILE:LINE, and the seeded carve of a train split.
+// Tests for the fine-tuning data readers (SPEC §7, MANIFEST.md formats): BoolQ / MNLI / SST-2
+// fixtures in every real format (jsonl, MultiNLI jsonl, GLUE tsv, .xz), the "-" gold-label skip,
+// malformed records named by FILE:LINE, and the seeded carve of a train split.
 // Fixtures live in tests/fixtures/finetune (README.md there); tests run from the repo root.
 #include <gtest/gtest.h>
 
@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "core/check.h"
-#include "finetune/json_reader.h"
 #include "finetune/task_data.h"
 
 using namespace moe;
@@ -33,52 +32,6 @@ std::string error_of(const std::function<void()>& f) {
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
 }  // namespace
-
-// ---- JSON reader ---------------------------------------------------------------------------
-
-TEST(JsonReader, ObjectsArraysAndScalars) {
-  JsonValue v = parse_json(R"( {"a": 1.5e2, "b": [true, false, null, -3], "c": {"d": "x"}} )");
-  ASSERT_EQ(v.kind, JsonValue::Kind::Object);
-  EXPECT_EQ(v.find("a")->num, 150.0);
-  ASSERT_EQ(v.find("b")->items.size(), 4u);
-  EXPECT_TRUE(v.find("b")->items[0].b);
-  EXPECT_EQ(v.find("b")->items[2].kind, JsonValue::Kind::Null);
-  EXPECT_EQ(v.find("b")->items[3].num, -3.0);
-  EXPECT_EQ(v.find("c")->find("d")->str, "x");
-  EXPECT_EQ(v.find("zzz"), nullptr);
-  EXPECT_EQ(parse_json("[]").items.size(), 0u);
-  EXPECT_EQ(parse_json("{}").members.size(), 0u);
-}
-
-TEST(JsonReader, EscapesBecomeUtf8) {
-  // Python's json.dumps writes non-ASCII as \uXXXX and characters beyond the BMP as a pair.
-  EXPECT_EQ(parse_json(R"("caf\u00e9")").str, "caf\xC3\xA9");
-  EXPECT_EQ(parse_json(R"("\u20ac")").str, "\xE2\x82\xAC");
-  EXPECT_EQ(parse_json(R"("\ud83d\ude00")").str, "\xF0\x9F\x98\x80");
-  EXPECT_EQ(parse_json(R"("a\"b\\c\/d\n\t")").str, "a\"b\\c/d\n\t");
-  EXPECT_EQ(parse_json(R"("\ud83d")").str, "\xEF\xBF\xBD");  // lone surrogate -> U+FFFD
-  EXPECT_EQ(parse_json("\"raw \xC3\xA9\"").str, "raw \xC3\xA9");  // raw UTF-8 passes through
-}
-
-TEST(JsonReader, LastDuplicateKeyWins) {
-  EXPECT_EQ(parse_json(R"({"k": "first", "k": "second"})").find("k")->str, "second");
-}
-
-TEST(JsonReader, ErrorsSayWhereAndWhat) {
-  EXPECT_HAS(error_of([] { parse_json(R"({"a": "unterminated)"); }), "unterminated string");
-  EXPECT_HAS(error_of([] { parse_json(R"({"a" 1})"); }), "column 6: expected ':'");
-  EXPECT_HAS(error_of([] { parse_json(R"({"a": 1} x)"); }), "unexpected text after");
-  EXPECT_HAS(error_of([] { parse_json(R"("\q")"); }), "unknown escape");
-  EXPECT_HAS(error_of([] { parse_json(R"([1,])"); }), "expected a value");
-  EXPECT_HAS(error_of([] { parse_json("-"); }), "expected a digit");
-  EXPECT_HAS(error_of([] { parse_json(std::string(100, '[')); }), "nesting deeper");
-  EXPECT_HAS(error_of([] { parse_json(""); }), "unexpected end");
-}
-
-TEST(JsonReader, EscapeRoundTrips) {
-  const std::string s = "quote \" backslash \\ newline \n tab \t bell \x07 caf\xC3\xA9";
-  EXPECT_EQ(parse_json("\"" + json_escape(s) + "\"").str, s);
-}
 
 // ---- readers on fixtures in the real formats -------------------------------------------------
 

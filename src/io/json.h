@@ -1,20 +1,21 @@
-// json.h — a small JSON reader (and string escaper) for the evaluation data and results files.
+// json.h — the project's one JSON reader, plus the two helpers that write JSON scalars.
 //
 // What it implements: RFC 8259 values — null, true, false, numbers, strings (all escapes,
 // \uXXXX including surrogate pairs, decoded to UTF-8), arrays and objects — parsed from one
-// string into a Json tree. The priming tasks are stored as JSON lines (SPEC §6: PIQA,
-// WinoGrande, OpenBookQA, HellaSwag's original form, ReCoRD), and `eval --speedup` reads back the
-// results files eval writes (SPEC §8), so eval needs a reader; the project links no JSON library.
+// string into a Json tree; json_quote and json_number for the results files written by hand.
+// Who needs it: eval reads the priming tasks (JSON lines, SPEC §6) and its own results files back
+// (`eval --speedup`, SPEC §8); finetune reads BoolQ / MultiNLI jsonl (SPEC §7) and writes its
+// results file. The project links no JSON library (DESIGN.md: C++17 standard library only), and
+// one reader means one set of escape and error rules for every data file.
 //
 // Why a tree and not a streaming reader: one record is a few kB, and field lookups by name read
 // plainly in the task readers (`rec.at("question").at("stem")`).
 //
-// What it leaves out: writing arbitrary trees (results files are written field by field with
-// json_quote), duplicate-key detection (the last one is not "winning": lookups return the first),
-// numbers beyond double precision (kept as doubles; record ids are strings in every task format),
-// and comments or trailing commas (not JSON).
+// What it leaves out: writing arbitrary trees (files are written field by field), duplicate-key
+// errors (the last one wins, as in Python's json.loads, which wrote the task files), numbers beyond
+// double precision (kept as doubles; record ids are strings in every task format), and comments
+// or trailing commas (not JSON).
 #pragma once
-#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,14 +40,16 @@ class Json {
   double as_number() const;
   const std::string& as_string() const;
   const std::vector<Json>& as_array() const;
-  const std::vector<std::pair<std::string, Json>>& as_object() const;
+  const std::vector<std::pair<std::string, Json>>& as_object() const;  // in file order
 
-  // Object member by name: nullptr when absent (or when this is not an object).
+  // Object member by name (the last one when the key repeats): nullptr when absent (or when this
+  // is not an object).
   const Json* find(std::string_view key) const;
   // Object member by name; throws moe::Error naming the key when it is absent.
   const Json& at(std::string_view key) const;
 
   static const char* kind_name(Kind k);  // "null", "number", ... for messages
+  const char* kind_name() const { return kind_name(kind_); }
 
  private:
   friend class JsonTextParser;
@@ -59,9 +62,9 @@ class Json {
 };
 
 // Parse exactly one JSON value (surrounding whitespace allowed, nothing else). On malformed input
-// throws moe::Error "column C: <what>" (1-based column in bytes), which callers prefix with the
-// file and line they read it from.
-Json parse_json_value(std::string_view text);
+// throws moe::Error "column C: <what>" (1-based column in bytes): the reader sees one line or one
+// file's text, so the callers prefix the file and line they read it from.
+Json parse_json(std::string_view text);
 
 // `s` as a JSON string literal, quotes included: "a\"b\n" -> "\"a\\\"b\\n\"". Bytes >= 0x80 pass
 // through unchanged (the files we write are UTF-8).

@@ -1,6 +1,7 @@
-// json.cpp — see json.h. A recursive-descent parser over a string_view; nesting depth is capped so
-// that a hostile line like "[[[[..." cannot overflow the C++ stack.
-#include "eval/json.h"
+// json.cpp — the JSON reader and scalar writers declared in json.h: a recursive-descent parser
+// over a string_view, one function per grammar rule. Nesting depth is capped so that a hostile
+// line like "[[[[..." cannot overflow the C++ stack (task records nest three levels at most).
+#include "io/json.h"
 
 #include <cmath>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "data/unicode.h"  // utf8_append: the tokenizer's encoder, so both agree byte for byte
 
 namespace moe {
 
@@ -49,9 +51,10 @@ const std::vector<std::pair<std::string, Json>>& Json::as_object() const {
 
 const Json* Json::find(std::string_view key) const {
   if (kind_ != Kind::Object) return nullptr;
+  const Json* found = nullptr;
   for (const auto& [k, v] : object_)
-    if (k == key) return &v;
-  return nullptr;
+    if (k == key) found = &v;  // keep looking: the last duplicate wins, as in Python's json
+  return found;
 }
 
 const Json& Json::at(std::string_view key) const {
@@ -193,24 +196,6 @@ class JsonTextParser {
     return v;
   }
 
-  static void append_utf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   // \uD83D\uDE00 is one code point written as a UTF-16 surrogate pair; a lone surrogate cannot be
   // written in UTF-8, so it becomes U+FFFD (what Python's json.loads + encode("utf-8",
   // "replace") would give) rather than an error: the text is still usable.
@@ -236,6 +221,7 @@ class JsonTextParser {
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("raw control character inside a string");
       if (c != '\\') { out.push_back(c); continue; }
+      if (at_end()) fail("the line ended inside a string");  // a backslash was the last byte
       const char e = peek();
       ++pos_;
       switch (e) {
@@ -247,14 +233,14 @@ class JsonTextParser {
         case 'n': out.push_back('\n'); break;
         case 'r': out.push_back('\r'); break;
         case 't': out.push_back('\t'); break;
-        case 'u': append_utf8(parse_unicode_escape(), &out); break;
+        case 'u': utf8_append(parse_unicode_escape(), &out); break;
         default: --pos_; fail(str_cat("unknown escape '\\", e, "'"));
       }
     }
   }
 };
 
-Json parse_json_value(std::string_view text) { return JsonTextParser(text).parse_document(); }
+Json parse_json(std::string_view text) { return JsonTextParser(text).parse_document(); }
 
 // -------------------------------------------------------------------------------------------------
 // writing
