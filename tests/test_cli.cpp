@@ -3,35 +3,20 @@
 // Runs the built ./train from the repository root (make test builds the programs first).
 #include <gtest/gtest.h>
 
-#include <cstdio>
+#include "cli_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
+using namespace moe::testing;
+using Result = CliResult;
+
 namespace {
 
-struct Result {
-  int code;
-  std::string output;  // stdout + stderr
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = "./train " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-bool contains(const std::string& s, const std::string& what) {
-  return s.find(what) != std::string::npos;
-}
+Result run(const std::string& args) { return run_cli("./train", args); }
 
 class TrainCli : public ::testing::Test {
  protected:

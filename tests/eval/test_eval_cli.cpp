@@ -3,9 +3,9 @@
 // ./eval from the repository root (make test builds it first); skips when neither exists.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
+#include "cli_util.h"
 
-#include <cstdio>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -17,21 +17,9 @@ std::string eval_bin() {
   return env ? env : "./eval";
 }
 
-struct Result {
-  int code;
-  std::string output;  // stdout + stderr
-};
+using Result = moe::testing::CliResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = eval_bin() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Result run(const std::string& args) { return moe::testing::run_cli(eval_bin(), args); }
 
 class EvalCli : public ::testing::Test {
  protected:

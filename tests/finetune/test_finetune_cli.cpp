@@ -4,12 +4,11 @@
 // Runs the built ./finetune from the repository root (make test builds the programs first).
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "cli_util.h"
 #include "ft_fixtures.h"
 
 namespace fs = std::filesystem;
@@ -17,25 +16,9 @@ using namespace moe::testing;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;  // stdout + stderr
-};
+using Result = CliResult;
 
-Result run_finetune(const std::string& args) {
-  const std::string cmd = "./finetune " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-bool contains(const std::string& s, const std::string& what) {
-  return s.find(what) != std::string::npos;
-}
+Result run_finetune(const std::string& args) { return run_cli("./finetune", args); }
 
 class FinetuneCli : public ::testing::Test {
  protected:
