@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "core/autograd.h"
 #include "io/checkpoint.h"
@@ -179,4 +181,40 @@ TEST(AdamW, PerParameterLrScale) {
   opt.step(0.1, &s);
   EXPECT_FLOAT_EQ(static_cast<float>(a.item()), 1.0f);
   EXPECT_NEAR(b.item(), 1.0 - 0.05, 1e-6);
+}
+
+TEST(MoEReport, PicturesHaveOneRowPerLayerAndExpertOrDomain) {
+  GPTConfig c;
+  c.n_layer = 2;
+  c.d_model = 16;
+  c.n_head = 2;
+  c.seq_len = 16;
+  c.moe_experts = 4;
+  BpeTokenizer tok = BpeTokenizer::train("the cat sat on the mat\n1 + 2 = 3\n- apples\n", 300);
+  c.vocab_size = tok.vocab_size();
+  GPT m(c, 5);
+  const std::string dir = (fs::temp_directory_path() / "moe-gpt-report").string();
+  fs::remove_all(dir);
+  // Tokens-per-expert history: rows = (layer, expert) = 1 x 4, columns = logged steps.
+  RoutingHistory h;
+  MoEStats s;
+  s.tokens_per_expert = {1, 2, 3, 2};
+  h.add(10, {s});
+  h.add(20, {s});
+  h.write_svg(dir + "/tpe.svg", m.moe_layer_indices());
+  // Domain routing: rows = (layer, domain) for the 5 synthetic domains.
+  write_domain_routing_svg(m, tok, dir + "/dom.svg");
+  auto count = [](const std::string& path, const std::string& what) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    int n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  for (int e = 0; e < 4; ++e)
+    EXPECT_EQ(count(dir + "/tpe.svg", ">L1 e" + std::to_string(e) + "<"), 1) << "expert " << e;
+  EXPECT_EQ(count(dir + "/tpe.svg", ">L1 e4<"), 0);
+  for (const char* d : {"story", "arithmetic", "list", "facts", "code"})
+    EXPECT_EQ(count(dir + "/dom.svg", std::string(">L1 ") + d + "<"), 1) << d;
+  EXPECT_EQ(m.config().eval_capacity_fraction, 0.0);  // restored after the picture
 }
