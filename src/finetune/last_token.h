@@ -8,8 +8,9 @@
 //   forward:   out[b, c] = x[b, index[b], c]                     x (B, T, C), index (B,) -> (B, C)
 //   backward:  dx[b, t, c] = (t == index[b]) ? dout[b, c] : 0     (every other position gets 0)
 //
-// No two rows share an output row in either direction (row b of dx receives only row b of dout),
-// so the scatter needs no accumulation and is deterministic with any thread count.
+// That is exactly an embedding lookup into x viewed as a (B*T, C) table at rows b*T + index[b],
+// so the op is built from ops/embedding (whose backward is this scatter, deterministic with any
+// thread count) rather than with kernels of its own.
 // last_token(hidden, lengths) is gather_rows at index = lengths - 1, with the lengths checked
 // (1 <= length <= T): a length of 0 would read position -1, a length > T would read past the row.
 //
@@ -28,15 +29,5 @@ Tensor gather_rows(const Tensor& x, const Tensor& index);
 // hidden (B, T, C), lengths (B,) i32 with 1 <= lengths[b] <= T  ->  (B, C): the state at the
 // last real token of each right-padded sequence.
 Tensor last_token(const Tensor& hidden, const Tensor& lengths);
-
-// ---- raw kernels (contiguous buffers; T = float or double; indices already range-checked) ----
-//   out (B, C)  <-  x (B, Tn, C), index (B)
-template <typename T>
-void gather_rows_forward(T* out, const T* x, const int32_t* index, int64_t B, int64_t Tn,
-                         int64_t C);
-//   dx (B, Tn, C) (overwritten: zeros except the gathered rows)  <-  dout (B, C), index (B)
-template <typename T>
-void gather_rows_backward(T* dx, const T* dout, const int32_t* index, int64_t B, int64_t Tn,
-                          int64_t C);
 
 }  // namespace moe
