@@ -1,6 +1,8 @@
 // AdamW and the schedule against values worked by hand (SPEC §5).
 #include <gtest/gtest.h>
 
+#include "model_config.h"
+
 #include <cmath>
 
 #include "core/autograd.h"
@@ -9,6 +11,7 @@
 #include "train/adamw.h"
 
 using namespace moe;
+using moe::testing::gpt_config;
 
 TEST(Schedule, WarmupThenLinearDecayToZero) {
   // 10 steps, 2 warmup steps, peak 1.0: 0.5, 1.0, then 1 - (s-2)/8.
@@ -47,11 +50,7 @@ TEST(AdamW, FirstTwoStepsByHand) {
 }
 
 TEST(Compute, PaperFormulaByHand) {
-  GPTConfig c;
-  c.n_layer = 2;
-  c.d_model = 64;
-  c.seq_len = 128;
-  c.vocab_size = 1000;
+  GPTConfig c = gpt_config(2, 64, 4, 128, 1000);
   // 96 * 2 * 64^2 * (1 + 128 / 384) + 6 * 64 * 1000
   const double expected = 96.0 * 2 * 4096 * (1.0 + 128.0 / 384.0) + 384000.0;
   EXPECT_DOUBLE_EQ(paper_flops_per_token(c), expected);
@@ -69,12 +68,7 @@ TEST(Model, SinusoidalPositionsFairseqLayout) {
 }
 
 TEST(Model, ParameterCountAndNames) {
-  GPTConfig c;
-  c.n_layer = 2;
-  c.d_model = 16;
-  c.n_head = 2;
-  c.seq_len = 8;
-  c.vocab_size = 50;
+  GPTConfig c = gpt_config(2, 16, 2, 8, 50);
   GPT m(c, 1);
   const int64_t C = 16, H = 64, V = 50;
   const int64_t per_block = 4 * C + 3 * C * C + 3 * C + C * C + C + H * C + H + C * H + C;

@@ -2,6 +2,8 @@
 // term, checkpoints that refuse the wrong configuration, training with balanced routing.
 #include <gtest/gtest.h>
 
+#include "model_config.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "train/trainer.h"
 
 using namespace moe;
+using moe::testing::gpt_config;
 namespace fs = std::filesystem;
 
 namespace {
@@ -41,13 +44,7 @@ TrainConfig moe_config(const std::string& name, int E) {
 }  // namespace
 
 TEST(MoEModel, EveryOtherLayerIsMoE) {
-  GPTConfig c;
-  c.n_layer = 4;
-  c.d_model = 16;
-  c.n_head = 2;
-  c.seq_len = 8;
-  c.vocab_size = 40;
-  c.moe_experts = 4;
+  GPTConfig c = gpt_config(4, 16, 2, 8, 40, 4);
   GPT m(c, 1);
   EXPECT_EQ(m.moe_layer_indices(), (std::vector<int>{1, 3}));  // (i+1) % 2 == 0: the last is MoE
   EXPECT_NO_THROW(m.params().get("blocks.1.moe.experts.w1"));
@@ -66,11 +63,7 @@ TEST(MoEModel, EveryOtherLayerIsMoE) {
 }
 
 TEST(MoEModel, ComputeAddsSecondExpertPerMoELayer) {
-  GPTConfig c;
-  c.n_layer = 4;
-  c.d_model = 64;
-  c.seq_len = 128;
-  c.vocab_size = 1000;
+  GPTConfig c = gpt_config(4, 64, 4, 128, 1000);
   const double dense = paper_flops_per_token(c);
   c.moe_experts = 8;
   // SPEC §5: MoE top-2 adds 32 L C^2 with MoE in every other layer.
@@ -78,13 +71,7 @@ TEST(MoEModel, ComputeAddsSecondExpertPerMoELayer) {
 }
 
 TEST(MoEModel, ForwardReportsAuxLossAndStats) {
-  GPTConfig c;
-  c.n_layer = 2;
-  c.d_model = 16;
-  c.n_head = 2;
-  c.seq_len = 8;
-  c.vocab_size = 40;
-  c.moe_experts = 4;
+  GPTConfig c = gpt_config(2, 16, 2, 8, 40, 4);
   GPT m(c, 3);
   Rng rng(1);
   std::vector<int32_t> ids(2 * 8);
@@ -184,12 +171,7 @@ TEST(AdamW, PerParameterLrScale) {
 }
 
 TEST(MoEReport, PicturesHaveOneRowPerLayerAndExpertOrDomain) {
-  GPTConfig c;
-  c.n_layer = 2;
-  c.d_model = 16;
-  c.n_head = 2;
-  c.seq_len = 16;
-  c.moe_experts = 4;
+  GPTConfig c = gpt_config(2, 16, 2, 16, 2048, 4);
   BpeTokenizer tok = BpeTokenizer::train("the cat sat on the mat\n1 + 2 = 3\n- apples\n", 300);
   c.vocab_size = tok.vocab_size();
   GPT m(c, 5);
