@@ -97,11 +97,7 @@ class EncoderJsonReader {
   uint32_t read_hex4() {
     uint32_t v = 0;
     for (int k = 0; k < 4; ++k) {
-      const int c = peek();
-      int d = -1;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      const int d = hex_digit_value(peek());
       if (d < 0) fail("expected 4 hex digits after \\u");
       v = v * 16 + static_cast<uint32_t>(d);
       ++pos_;

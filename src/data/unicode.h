@@ -32,6 +32,15 @@ int utf8_decode(std::string_view text, size_t pos, uint32_t* cp);
 // Append the UTF-8 encoding of cp (< 0x110000) to *out.
 void utf8_append(uint32_t cp, std::string* out);
 
+// Value of one hexadecimal digit character ('0'-'9', 'a'-'f', 'A'-'F'), or -1 for anything else.
+// Shared by the two JSON readers' \uXXXX escapes (encoder.json and io/json).
+inline int hex_digit_value(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // GPT-2's byte -> unicode table: bytes 33..126, 161..172, 174..255 are their own code point, the
 // other 68 bytes (control characters, space, DEL, NBSP, soft hyphen) become 256, 257, ... in byte
 // order, so that every token string is printable and has no spaces.

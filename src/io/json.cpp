@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/check.h"
-#include "data/unicode.h"  // utf8_append: the tokenizer's encoder, so both agree byte for byte
+#include "data/unicode.h"  // utf8_append, hex_digit_value: shared with the tokenizer's reader
 
 namespace moe {
 
@@ -184,11 +184,7 @@ class JsonTextParser {
   uint32_t parse_hex4() {
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) {
-      const char c = peek();
-      int d = -1;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      const int d = hex_digit_value(peek());
       if (d < 0) fail("malformed \\u escape: four hex digits expected");
       v = v * 16 + static_cast<uint32_t>(d);
       ++pos_;
