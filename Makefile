@@ -45,8 +45,8 @@ ifeq ($(USE_CUDA),1)
   BUILD    ?= build/cuda
   CPPFLAGS += -DMOE_CUDA=1
   NVFLAGS  := -std=c++17 -O2 -arch=sm_$(GPU_ARCH) $(CPPFLAGS) -Xcompiler -Wall,-Wextra -MMD -MP
-  CU_SRCS  := $(wildcard cuda/*.cu)
-  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas
+  CU_SRCS  := $(wildcard cuda/*.cu cuda/*/*.cu)
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt
   EXCLUDE  := src/core/device_nocuda.cpp
   $(info moe-gpt: building with CUDA ($(NVCC), sm_$(GPU_ARCH)))
 else

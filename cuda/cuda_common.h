@@ -51,6 +51,21 @@ inline bool cuda_error_is_asynchronous(cudaError_t err) {
                       cublasGetStatusName(status), ": ", cublasGetStatusString(status)));
 }
 
+// Threads per block of the simple kernels: a multiple of the 32-thread warp, small enough that
+// several blocks share a multiprocessor.
+constexpr int kBlock = 256;
+
+#ifdef __CUDACC__
+// The grid-stride loop: thread t of the grid handles elements t, t + stride, t + 2*stride, ...,
+// where stride is the number of threads in the grid. Correct for any n and any grid size.
+__device__ __forceinline__ int64_t grid_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_stride() {
+  return static_cast<int64_t>(gridDim.x) * blockDim.x;
+}
+#endif
+
 // Blocks for a grid-stride loop over n elements: enough to fill the GPU many times over, capped so
 // that huge n reuses threads (each loops) instead of launching millions of tiny blocks.
 inline int grid_size_for(int64_t n, int block, int64_t max_blocks = 1 << 16) {

@@ -4,7 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ops/elementwise.h"
+#include "core/tensor_math.h"
 
 namespace moe {
 
@@ -43,9 +43,9 @@ void accumulate_grad(AutogradMeta& meta, const Tensor& g) {
     return;
   }
   if (meta.grad_fn) {
-    meta.grad = add(meta.grad, g);  // interior: out of place, the old buffer may be shared
+    meta.grad = add_tensors(meta.grad, g);  // interior: out of place, the buffer may be shared
   } else {
-    add_inplace(meta.grad, g);      // leaf: own buffer, accumulate in place
+    add_into(meta.grad, g);                 // leaf: own buffer, accumulate in place
   }
 }
 
@@ -109,7 +109,7 @@ void backward(const Tensor& out, const Tensor& grad_out) {
 
 void backward(const Tensor& loss) {
   CHECK(loss.numel() == 1, "backward(loss) needs a scalar loss, got ", loss.desc());
-  Tensor seed = Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device());
+  Tensor seed = Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device());  // dL/dL = 1
   backward(loss, seed);
 }
 

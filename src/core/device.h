@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/tensor.h"
+
 namespace moe {
 
 // True when this binary was linked with cuda/device.cu (a CUDA build), even without a GPU.
@@ -44,6 +46,26 @@ struct CudaMemoryStats {
   int64_t num_cuda_free = 0;      // cudaFree calls made (cache flushes)
   int64_t num_cache_hits = 0;     // allocations served from the cache
 };
+// The device a program runs on, from its --device flag: "cpu", "cuda" (an error naming the
+// reason when no GPU is usable), or "auto" (the GPU when one is visible, else the CPU).
+Device resolve_device(const std::string& choice);
+// One line for the program's start: "cuda:0 NVIDIA H200 (139 GiB)" or "cpu".
+std::string describe_device(const Device& d);
+
+// TF32: let cuBLAS round f32 matrix-product inputs to TF32 (10-bit mantissa) on the tensor cores,
+// keeping f32 accumulation. About 2x faster GEMMs, relative error ~1e-3 per product instead of
+// ~1e-7. Off by default in the library (kernel tests compare tight f32); the programs turn it on
+// for speed (--tf32, default on), as PyTorch's allow_tf32 does. No effect on the CPU.
+void cuda_set_allow_tf32(bool on);
+bool cuda_allow_tf32();
+
+// Waits for all queued GPU work (benchmarks, timing). No-op without CUDA.
+void cuda_synchronize();
+
+// Extra advice appended to the out-of-memory error, e.g. "lower --batch-size (now 16) or
+// --seq-len (now 1024)". Programs set it once they know their shapes.
+void cuda_set_oom_hint(const std::string& hint);
+
 CudaMemoryStats cuda_memory_stats();  // all zero without CUDA
 void cuda_empty_cache();              // cudaFree every cached block (no-op without CUDA)
 void cuda_reset_peak_memory();        // peak_bytes_in_use = bytes_in_use (for benchmarks)

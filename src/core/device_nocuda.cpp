@@ -13,5 +13,9 @@ std::string devices_describe() { return "cpu only (built without CUDA)"; }
 CudaMemoryStats cuda_memory_stats() { return CudaMemoryStats{}; }
 void cuda_empty_cache() {}
 void cuda_reset_peak_memory() {}
+void cuda_set_allow_tf32(bool) {}
+bool cuda_allow_tf32() { return false; }
+void cuda_synchronize() {}
+void cuda_set_oom_hint(const std::string&) {}
 
 }  // namespace moe

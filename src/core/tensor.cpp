@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/tensor_math.h"
 
 namespace moe {
 
@@ -145,19 +146,14 @@ Tensor Tensor::empty(const Shape& shape, DType dt, Device dev) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dt, Device dev) {
   Tensor t = empty(shape, dt, dev);
-  if (dev.is_cpu()) {
-    std::memset(t.storage_->data, 0, t.storage_->bytes);
-  } else {
-    Tensor host = zeros(shape, dt, cpu());
-    t.copy_from(host);
-  }
+  fill_tensor(t, 0.0);
   return t;
 }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dt, Device dev) {
-  Tensor t = empty(shape, dt, cpu());
-  t.fill(value);
-  return dev.is_cpu() ? t : t.to(dev);
+  Tensor t = empty(shape, dt, dev);
+  fill_tensor(t, value);
+  return t;
 }
 
 Tensor Tensor::from_f32(const std::vector<float>& v, const Shape& shape) {
@@ -265,31 +261,6 @@ Tensor Tensor::slice_view(int d, int64_t start, int64_t end) const {
 // ---------------------------------------------------------------------------------------------
 // copies
 
-// Copy a strided CPU view into a packed buffer, one innermost row at a time.
-static void pack_strided(const Tensor& src, void* dst) {
-  const size_t es = dtype_size(src.dtype());
-  const char* base = static_cast<const char*>(src.storage()->data);
-  char* out = static_cast<char*>(dst);
-  const int nd = src.dim();
-  if (nd == 0) {
-    std::memcpy(out, base + src.offset() * es, es);
-    return;
-  }
-  const int64_t inner = src.shape()[nd - 1], inner_stride = src.strides()[nd - 1];
-  const int64_t rows = inner == 0 ? 0 : src.numel() / inner;
-  std::vector<int64_t> idx(nd, 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t off = src.offset();
-    for (int d = 0; d < nd - 1; ++d) off += idx[d] * src.strides()[d];
-    for (int64_t i = 0; i < inner; ++i, out += es)
-      std::memcpy(out, base + (off + i * inner_stride) * es, es);
-    for (int d = nd - 2; d >= 0; --d) {  // odometer increment over the outer dims
-      if (++idx[d] < src.shape()[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   return clone();
@@ -305,24 +276,14 @@ Tensor Tensor::clone() const {
 void Tensor::copy_from(const Tensor& src) {
   CHECK(src.shape() == shape_ && src.dtype() == dtype_, "copy_from: ", src.desc(), " into ",
         desc());
-  const size_t bytes = numel() * dtype_size(dtype_);
-  if (device().is_cpu() && src.device().is_cpu()) {
-    if (is_contiguous() && src.is_contiguous()) {
-      std::memcpy(raw_data(), src.raw_data(), bytes);
-    } else {
-      CHECK(is_contiguous(), "copy_from into a non-contiguous view is not supported");
-      pack_strided(src, raw_data());
-    }
+  CHECK(is_contiguous(), "copy_from into a non-contiguous view ", desc(), " is not supported");
+  if (device() == src.device()) {
+    copy_strided(*this, src);  // packs a strided view on its own device (CPU loop or kernel)
     return;
   }
-  // Device copies move packed bytes; pack on the host first where needed.
-  CHECK(is_contiguous(), "copy_from into a non-contiguous device view is not supported");
-  Tensor s = src;
-  if (!s.is_contiguous()) {
-    CHECK(s.device().is_cpu(), "copy of a non-contiguous device tensor: make it contiguous first");
-    s = s.contiguous();
-  }
-  copy_bytes(raw_data(), device(), s.raw_data(), s.device(), bytes);
+  // Between devices bytes move packed: pack a strided source on its own device first.
+  Tensor s = src.contiguous();
+  copy_bytes(raw_data(), device(), s.raw_data(), s.device(), numel() * dtype_size(dtype_));
 }
 
 Tensor Tensor::to(Device dev) const {
@@ -347,20 +308,7 @@ Tensor Tensor::to(DType dt) const {
   return out;
 }
 
-void Tensor::fill(double value) {
-  CHECK(device().is_cpu() && is_contiguous(), "fill: needs a contiguous CPU tensor, got ", desc());
-  const int64_t n = numel();
-  if (dtype_ == DType::F32) {
-    float* p = data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(value);
-  } else if (dtype_ == DType::F64) {
-    double* p = data<double>();
-    for (int64_t i = 0; i < n; ++i) p[i] = value;
-  } else {
-    int32_t* p = data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int32_t>(value);
-  }
-}
+void Tensor::fill(double value) { fill_tensor(*this, value); }
 
 // ---------------------------------------------------------------------------------------------
 // element access

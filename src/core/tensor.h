@@ -123,7 +123,7 @@ class Tensor {
   Tensor to(Device dev) const;             // copy to a device (this if already there)
   Tensor to(DType dt) const;               // value cast, CPU (this if already that dtype)
   void copy_from(const Tensor& src);       // same shape and dtype, any devices, into this view
-  void fill(double value);                 // CPU, in place
+  void fill(double value);                 // in place, contiguous, any device
 
   // Element access for tests and small host code (CPU, any dtype, converts to double).
   double item() const;                     // numel == 1

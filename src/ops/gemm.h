@@ -43,3 +43,22 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
                   int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC);
 
 }  // namespace moe
+
+// ---- CUDA (cuBLAS) twins, same contract and argument order (cuda/ops/gemm.cu) -----------------
+// Row-major like the CPU functions; cuBLAS is column-major, so the launcher computes
+// C^T = op(B)^T op(A)^T, which is the same memory. f32 math, or TF32 tensor cores when
+// cuda_allow_tf32() (core/device.h) is on. Deterministic run to run (cuBLAS's default algorithms
+// use no atomics).
+#include "core/dispatch.h"
+namespace moe {
+MOE_CUDA_BEGIN
+template <typename T>
+void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) MOE_CUDA_STUB
+template <typename T>
+void gemm_batched_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                       const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                       int64_t ldc, int64_t batch, int64_t strideA, int64_t strideB,
+                       int64_t strideC) MOE_CUDA_STUB
+MOE_CUDA_END
+}  // namespace moe

@@ -19,9 +19,7 @@
 #include "core/tensor.h"
 #include "ops/elementwise.h"
 #include "tolerances.h"
-#ifdef MOE_CUDA
-#include "elementwise_cuda.h"
-#endif
+#include "core/tensor_math.h"
 
 using namespace moe;
 using namespace moe::testing;
@@ -241,7 +239,7 @@ TEST(CudaStorage, OutOfMemoryNamesTheSizeAndRecovers) {
   // The failed cudaMalloc must not linger as the runtime's "last error" and break the next launch.
   Tensor a = Tensor::full({8}, 1.0, DType::F32, cuda());
   Tensor out = Tensor::empty({8}, DType::F32, cuda());
-  EXPECT_NO_THROW(add_forward_cuda(out.data<float>(true), a.data<float>(true),
+  EXPECT_NO_THROW(add_forward_cuda<float>(out.data<float>(true), a.data<float>(true),
                                    a.data<float>(true), 8));
   EXPECT_EQ(out.to_f32_vector(), std::vector<float>(8, 2.f));
 }
@@ -259,7 +257,7 @@ TEST(CudaElementwise, AddForwardMatchesCpu) {
     Tensor ref = add(a, b);  // the CPU op
     Tensor da = a.to(cuda()), db = b.to(cuda());
     Tensor out = Tensor::empty({n}, DType::F32, cuda());
-    add_forward_cuda(out.data<float>(true), da.data<float>(true), db.data<float>(true), n);
+    add_forward_cuda<float>(out.data<float>(true), da.data<float>(true), db.data<float>(true), n);
     expect_allclose(out.to_f64_vector(), ref.to_f64_vector(), tol::add,
                     "add_forward_cuda n=" + std::to_string(n));
   }
@@ -269,7 +267,7 @@ TEST(CudaElementwise, AddForwardZeroElementsIsANoOp) {
   MOE_SKIP_WITHOUT_CUDA();
   devices_init();
   Tensor e = Tensor::empty({0}, DType::F32, cuda());
-  EXPECT_NO_THROW(add_forward_cuda(e.data<float>(true), e.data<float>(true),
+  EXPECT_NO_THROW(add_forward_cuda<float>(e.data<float>(true), e.data<float>(true),
                                    e.data<float>(true), 0));
 }
 #endif  // MOE_CUDA

@@ -50,6 +50,12 @@ const DeviceProbe& probe_devices() {
   return probe;
 }
 
+// The program's advice for out-of-memory errors (cuda_set_oom_hint).
+std::string& oom_hint() {
+  static std::string hint;
+  return hint;
+}
+
 std::string gib_str(size_t bytes) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(1)
@@ -231,7 +237,8 @@ void CudaCachingAllocator::fail_out_of_memory(size_t bytes, size_t size, int dev
       gib_str(bytes), ", block of ", size, " bytes). This process holds ", stats_.bytes_in_use,
       " bytes in live tensors; ", cached_before, " cached bytes were freed before the retry. ",
       "The device reports ", gib_str(free_bytes), " free of ", gib_str(total_bytes), ". ",
-      "HINT: use a smaller batch or model, or spread the experts over more GPUs"));
+      "HINT: ", oom_hint().empty() ? "use a smaller batch or model" : oom_hint(),
+      ", or spread the experts over more GPUs"));
 }
 
 // Leaked on purpose: tensors held by static objects may be destroyed after main() returns, and
@@ -307,5 +314,17 @@ void cuda_empty_cache() {
 }
 
 void cuda_reset_peak_memory() { caching_allocator().reset_peak(); }
+
+namespace {
+bool g_allow_tf32 = false;
+}
+void cuda_set_allow_tf32(bool on) { g_allow_tf32 = on; }
+bool cuda_allow_tf32() { return g_allow_tf32; }
+
+void cuda_synchronize() {
+  if (cuda_available()) CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void cuda_set_oom_hint(const std::string& hint) { oom_hint() = hint; }
 
 }  // namespace moe
