@@ -26,9 +26,38 @@ struct Tolerance {
 };
 
 namespace tol {
-// add: both sides round the same exact sum of the same two floats once (IEEE round-to-nearest),
-// and nothing is built with fast-math, so the results are bitwise equal.
-inline constexpr Tolerance add{0.0, 0.0};
+// Exact: both sides do the same single IEEE operation per element (or only move bits), nothing is
+// built with fast-math, so the results are bitwise equal: add, mul, scale, dropout (the same
+// Philox mask on both devices), embedding (the backward sums each row in token order on both),
+// transpose/slice/concat, dispatch, the gather of the fine-tuning head.
+inline constexpr Tolerance exact{0.0, 0.0};
+inline constexpr Tolerance add = exact;
+// sum: both accumulate in double, in different orders, then round to float once: at most one
+// float ulp apart.
+inline constexpr Tolerance sum{1e-6, 2e-7};
+// Matrix products (linear, matmul, attention's four products, the experts, the router's logits):
+// f32 dot products of up to a few thousand terms summed in a different order by cuBLAS. Rounding
+// grows like sqrt(K) * 6e-8 * |terms| for K terms of size ~1: ~1e-5 for K ~ 3000 in the worst
+// cases the tests draw. Tests run with TF32 off (core/device.h); TF32 is checked at model level.
+inline constexpr Tolerance gemm{1e-4, 1e-4};
+// Row reductions in f32 (layernorm statistics, softmax denominators, dot products inside the
+// softmax and layernorm backwards), done by a tree on the GPU and a loop on the CPU, plus
+// exp_fast/tanh_fast (a few ulps, ops/activation.h) against CUDA's expf/tanhf.
+inline constexpr Tolerance layernorm{1e-5, 1e-4};
+inline constexpr Tolerance gelu{1e-6, 1e-5};
+inline constexpr Tolerance softmax_xent{1e-5, 1e-5};
+inline constexpr Tolerance attention{1e-4, 1e-4};
+// Column sums over many rows (bias and layernorm gamma/beta gradients, the aux loss's mean
+// probabilities): blocks of 256 rows summed separately, then added, against one running sum.
+inline constexpr Tolerance column_sum{1e-4, 1e-4};
+// Gate arithmetic: softmax over E with expf vs std::exp, renormalisation by one division.
+inline constexpr Tolerance router{1e-5, 1e-5};
+inline constexpr Tolerance gate_weights{1e-6, 1e-5};
+inline constexpr Tolerance combine{1e-6, 1e-5};
+inline constexpr Tolerance load_balance{1e-6, 1e-5};
+// AdamW: the same formula in f32 on both sides; sqrt and division are correctly rounded in IEEE
+// on both, but the compiler may contract a*b+c into an FMA on the GPU: a few ulps.
+inline constexpr Tolerance adamw{1e-7, 1e-6};
 }  // namespace tol
 
 inline bool within_tolerance(double gpu, double cpu, Tolerance t) {

@@ -86,6 +86,18 @@ MOE_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   return bits_to_uniform(philox_u32(seed, stream, index));
 }
 
+// A range of values of one stream, handed to a kernel by value: value i of the range is value
+// first + i of the stream.
+struct PhiloxRange {
+  uint64_t seed = 0, stream = 0, first = 0;
+  MOE_HD uint32_t bits(uint64_t i) const { return philox_u32(seed, stream, first + i); }
+  MOE_HD float uniform(uint64_t i) const { return bits_to_uniform(bits(i)); }
+};
+
+// The streams of moe-gpt's generators: two generators with the same seed never share values.
+constexpr uint64_t kTrainDropoutStream = 1;     // pretraining: dropout, gate noise
+constexpr uint64_t kFinetuneDropoutStream = 2;  // fine-tuning: dropout, gate noise
+
 // A generator's state: which stream of which seed, and how many values were used. Passing it by
 // reference to an op lets the op take a range; the kernels get (seed, stream, first index) by
 // value.
@@ -103,7 +115,8 @@ struct CounterRng {
     offset += (n + 3) / 4 * 4;
     return first;
   }
-  float uniform_at(uint64_t index) const { return philox_uniform(seed, stream, index); }
+  // Reserves n values and returns them as a range for a kernel.
+  PhiloxRange range(uint64_t n) { return PhiloxRange{seed, stream, take(n)}; }
 };
 
 }  // namespace moe

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/philox.h"
 #include "core/rng.h"
 
 namespace moe {
@@ -74,7 +75,7 @@ class GPTScorer : public LanguageModelScorer {
  private:
   GPT& model_;
   int eos_id_;
-  Rng rng_{0};  // forward_logits wants one; evaluation uses no randomness (dropout off)
+  CounterRng rng_;  // forward_hidden wants one; evaluation draws nothing (dropout off)
 };
 
 // ---- scoring rules ------------------------------------------------------------------------------

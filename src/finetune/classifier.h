@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/philox.h"
 #include "core/rng.h"
 #include "data/bpe.h"
 #include "finetune/task_data.h"
@@ -44,7 +45,7 @@ class SequenceClassifier {
   SequenceClassifier(const Checkpoint& ck, const TaskInfo& task, double dropout, uint64_t seed);
 
   // ids (B, L) i32 right-padded, lengths (B,) i32  ->  logits (B, K). L <= the model's T.
-  Tensor forward(const Tensor& ids, const Tensor& lengths, bool training, Rng& rng);
+  Tensor forward(const Tensor& ids, const Tensor& lengths, bool training, CounterRng& rng);
   // The MoE load-balancing loss of the last forward (undefined for a dense model).
   const Tensor& aux_loss() const { return gpt_->aux_loss(); }
 

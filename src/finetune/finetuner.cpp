@@ -28,7 +28,7 @@ static int64_t count_truncated(const std::vector<EncodedExample>& v) {
 }
 
 Finetuner::Finetuner(const FinetuneConfig& cfg)
-    : cfg_(cfg), order_rng_(cfg.seed * 0xD1B54A32D192ED03ull + 3), dropout_rng_(cfg.seed * 7919 + 17) {
+    : cfg_(cfg), order_rng_(cfg.seed * 0xD1B54A32D192ED03ull + 3), dropout_rng_(cfg.seed * 7919 + 17, kFinetuneDropoutStream) {
   CHECK(!cfg.ckpt.empty(), "--ckpt is required: the pretrained model to fine-tune. HINT: train "
         "one with ./train and pass its OUT-DIR/checkpoint.bin");
   CHECK(cfg.batch_size >= 1, "--batch-size must be at least 1");
@@ -123,7 +123,7 @@ double Finetuner::evaluate() {
     return dev_enc_[a].ids.size() < dev_enc_[b].ids.size();
   });
   const int32_t pad = model_->tokenizer().eos_id();
-  Rng unused(0);  // no dropout at evaluation
+  CounterRng unused;  // no dropout at evaluation
   const auto t0 = std::chrono::steady_clock::now();
   int64_t correct = 0;
   for (int64_t begin = 0; begin < n; begin += cfg_.batch_size) {

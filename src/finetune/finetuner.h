@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/philox.h"
 #include "core/rng.h"
 #include "finetune/classifier.h"
 #include "finetune/encode.h"
@@ -90,7 +91,8 @@ class Finetuner {
   std::vector<std::string> frozen_;
   std::vector<EncodedExample> train_enc_, dev_enc_;
   int64_t truncated_train_ = 0, truncated_dev_ = 0;
-  Rng order_rng_, dropout_rng_;
+  Rng order_rng_;            // shuffling the training examples
+  CounterRng dropout_rng_;   // dropout and gate noise (core/philox.h)
   int64_t step_ = 0, total_steps_ = 0, warmup_steps_ = 0;
   std::vector<EpochResult> history_;
   int best_epoch_ = 0;

@@ -113,18 +113,17 @@ static int32_t argmax_except(const T* v, int64_t E, int64_t skip) {
   return static_cast<int32_t>(best);
 }
 
-// Standard Gumbel sample -log(-log(u)), u ~ U(0, 1); u = 0 (probability 2^-53) is moved to the
-// smallest step so the log stays finite.
-static double gumbel_sample(Rng& rng) {
-  double u = rng.uniform();
-  if (u <= 0.0) u = 0x1.0p-53;
-  return -std::log(-std::log(u));
+// Standard Gumbel sample -log(-log(u)) from 32 random bits; u is in (0, 1), never 0 or 1, so
+// the logs stay finite (core/philox.h bits_to_open_uniform).
+static double gumbel_sample(uint32_t bits) {
+  return -std::log(-std::log(bits_to_open_uniform(bits)));
 }
 
 // Choose e1, e2 per token and whether the second choice is made at all (RANDOM may skip it).
 template <typename T>
 static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* probs,
-                           const T* logits, Top2Policy policy, Rng& rng, int64_t N, int64_t E) {
+                           const T* logits, Top2Policy policy, PhiloxRange draw, int64_t N,
+                           int64_t E) {
   std::vector<T> noisy(static_cast<size_t>(E));
   for (int64_t s = 0; s < N; ++s) {
     const T* p = probs + s * E;
@@ -132,14 +131,15 @@ static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* pr
     const int32_t e1 = argmax_except(p, E, -1);  // top-1 from P
     int32_t e2;
     if (policy == Top2Policy::SAMPLING) {  // top-2 from logits + Gumbel noise (Gumbel-max trick)
-      for (int64_t e = 0; e < E; ++e) noisy[e] = l[e] + static_cast<T>(gumbel_sample(rng));
+      for (int64_t e = 0; e < E; ++e)
+        noisy[e] = l[e] + static_cast<T>(gumbel_sample(draw.bits(s * E + e)));
       e2 = argmax_except(noisy.data(), E, e1);
     } else {                               // top-2 from the logits themselves
       e2 = argmax_except(l, E, e1);
     }
     bool keep2 = true;
     if (policy == Top2Policy::RANDOM)  // fairseq: sampled = 2 * g2 > U[0, 1)
-      keep2 = rng.uniform() < 2.0 * static_cast<double>(p[e2]);
+      keep2 = draw.uniform(s) < 2.0 * static_cast<double>(p[e2]);
     expert[s * K + 0] = e1;
     expert[s * K + 1] = e2;
     has2[s] = keep2 ? 1 : 0;
@@ -148,10 +148,10 @@ static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* pr
 
 template <typename T>
 void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                         const T* probs, const T* logits, Top2Policy policy, Rng& rng,
+                         const T* probs, const T* logits, Top2Policy policy, PhiloxRange draw,
                          int64_t N, int64_t E, int64_t Cap) {
   std::vector<char> has2(static_cast<size_t>(N));
-  choose_experts(expert, has2, probs, logits, policy, rng, N, E);
+  choose_experts(expert, has2, probs, logits, policy, draw, N, E);
   // Ranks (Note [Slot order: every top-1 outranks every top-2]): a serial scan over tokens, like
   // fairseq's cumsum; O(N) and cheap next to the expert GEMMs, so it is not parallelised.
   std::vector<int64_t> count1(static_cast<size_t>(E), 0), count2(static_cast<size_t>(E), 0);
@@ -256,7 +256,7 @@ void load_balance_loss_backward(T* dprobs, T dloss, const T* ce, int64_t N, int6
   template void router_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t,     \
                                    int64_t, int64_t);                                           \
   template void top2_select_forward<T>(int32_t*, int32_t*, int32_t*, int32_t*, const T*,        \
-                                       const T*, Top2Policy, Rng&, int64_t, int64_t, int64_t);  \
+                                       const T*, Top2Policy, PhiloxRange, int64_t, int64_t, int64_t);  \
   template void gate_weights_forward<T>(T*, const T*, const int32_t*, const int32_t*, int64_t,  \
                                         int64_t);                                               \
   template void gate_weights_backward<T>(T*, const T*, const T*, const int32_t*,                \
@@ -345,8 +345,17 @@ RouterOutput router(const Tensor& x_in, const Tensor& wg_in) {
   return RouterOutput{out, logits};
 }
 
+uint64_t top2_draw_count(Top2Policy policy, int64_t N, int64_t E) {
+  switch (policy) {
+    case Top2Policy::SAMPLING: return static_cast<uint64_t>(N * E);
+    case Top2Policy::RANDOM: return static_cast<uint64_t>(N);
+    case Top2Policy::ALL: return 0;
+  }
+  return 0;
+}
+
 Routing top2_select(const Tensor& probs_in, const Tensor& logits_in, int64_t capacity,
-                    Top2Policy policy, Rng& rng) {
+                    Top2Policy policy, CounterRng& rng) {
   check_probs(probs_in, "top2_select");
   check_same_shape(probs_in, logits_in, "top2_select: probs vs logits");
   CHECK(logits_in.dtype() == probs_in.dtype(), "top2_select: logits ", logits_in.desc(),
@@ -363,11 +372,12 @@ Routing top2_select(const Tensor& probs_in, const Tensor& logits_in, int64_t cap
   r.loc = Tensor::empty({r.num_tokens, K}, DType::I32);              // (N, K)
   r.kept = Tensor::empty({r.num_tokens, K}, DType::I32);             // (N, K)
   r.slot_src = Tensor::empty({r.num_experts, capacity}, DType::I32);  // (E, Cap)
+  const PhiloxRange draw = rng.range(top2_draw_count(policy, r.num_tokens, r.num_experts));
   dispatch_floating(probs.dtype(), [&](auto z) {
     using T = decltype(z);
     top2_select_forward<T>(r.expert.data<int32_t>(), r.loc.data<int32_t>(),
                            r.kept.data<int32_t>(), r.slot_src.data<int32_t>(), probs.data<T>(),
-                           logits.data<T>(), policy, rng, r.num_tokens, r.num_experts, capacity);
+                           logits.data<T>(), policy, draw, r.num_tokens, r.num_experts, capacity);
   });
   return r;
 }

@@ -31,7 +31,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/rng.h"
+#include "core/philox.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -89,12 +89,14 @@ struct Routing {
 };
 
 // Picks e1, e2 and slots from P and the logits (both (N, E), detached reads, f32 or f64).
-// Random draws come from `rng`, serially in token order: SAMPLING draws N*E uniforms (row-major,
-// one Gumbel per logit, e1's included, as fairseq draws a full (N, E) noise tensor), RANDOM
-// draws N uniforms (one per token, whatever the outcome), ALL draws none.
+// Random values come from `rng` (core/philox.h): SAMPLING takes N*E of them (value s*E + e is the
+// Gumbel noise of logit (s, e), e1's included, as fairseq draws a full (N, E) noise tensor),
+// RANDOM takes N (value s decides token s's second choice, whatever the outcome), ALL takes none.
 // See Note [Slot order: every top-1 outranks every top-2] and Note [Token dropping at capacity].
 Routing top2_select(const Tensor& probs, const Tensor& logits, int64_t capacity,
-                    Top2Policy policy, Rng& rng);
+                    Top2Policy policy, CounterRng& rng);
+// How many random values top2_select takes for this policy (see above).
+uint64_t top2_draw_count(Top2Policy policy, int64_t N, int64_t E);
 
 // ---------------------------------------------------------------------------------------------
 // Gate weights and aux loss (SPEC §3 steps 6, 8)
@@ -128,7 +130,7 @@ void router_backward(T* dx, T* dwg, const T* dprobs, const T* probs, const T* x,
 //   expert, loc, kept (N, K), slot_src (E, Cap)  <-  probs, logits (N, E)
 template <typename T>
 void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                         const T* probs, const T* logits, Top2Policy policy, Rng& rng,
+                         const T* probs, const T* logits, Top2Policy policy, PhiloxRange draw,
                          int64_t N, int64_t E, int64_t Cap);
 
 //   gates (N, K)  <-  probs (N, E), expert, kept (N, K)

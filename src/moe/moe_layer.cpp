@@ -46,37 +46,79 @@ MoEParams moe_params_init(int E, int C, int H, Rng& rng) {
 // ---------------------------------------------------------------------------------------------
 // statistics
 
-MoEStats moe_routing_stats(const Tensor& probs_in, const Routing& r) {
+// CPU: counts from the routing, entropy from P, all in double, stored as f32.
+static void routing_stats_cpu(float* out, const Tensor& probs, const Routing& r) {
   const int64_t N = r.num_tokens, E = r.num_experts;
-  check_shape(probs_in, {N, E}, "moe_routing_stats: probs");
-  MoEStats st;
-  st.capacity = r.capacity;
-  st.tokens_per_expert.assign(static_cast<size_t>(E), 0);
   const std::vector<int32_t> expert = r.expert.to_i32_vector(), loc = r.loc.to_i32_vector(),
                              kept = r.kept.to_i32_vector();
-  int64_t made[2] = {0, 0}, dropped[2] = {0, 0}, lost_both = 0;
+  std::vector<double> per_expert(static_cast<size_t>(E), 0.0);
+  double made[2] = {0, 0}, dropped[2] = {0, 0}, lost_both = 0;
   for (int64_t s = 0; s < N; ++s) {
     for (int k = 0; k < 2; ++k) {
       const size_t a = static_cast<size_t>(s * 2 + k);
       if (loc[a] < 0) continue;  // the "random" policy made no second assignment
       ++made[k];
-      if (kept[a]) ++st.tokens_per_expert[expert[a]];
+      if (kept[a]) ++per_expert[expert[a]];
       else ++dropped[k];
     }
     if (!kept[s * 2] && !kept[s * 2 + 1]) ++lost_both;
   }
-  auto ratio = [](int64_t a, int64_t b) { return b > 0 ? double(a) / double(b) : 0.0; };
-  st.fraction_dropped = ratio(dropped[0] + dropped[1], made[0] + made[1]);
-  st.fraction_dropped_top1 = ratio(dropped[0], made[0]);
-  st.fraction_dropped_top2 = ratio(dropped[1], made[1]);
-  st.fraction_tokens_dropped = ratio(lost_both, N);
-  // router entropy: mean_s -sum_e P log P, with 0 log 0 = 0
-  const std::vector<double> p = probs_in.to_f64_vector();
+  // router entropy: sum_s -sum_e P log P, with 0 log 0 = 0
+  const std::vector<double> p = probs.to_f64_vector();
   double h = 0.0;
   for (double v : p) h -= v > 0.0 ? v * std::log(v) : 0.0;
-  st.router_entropy = N > 0 ? h / static_cast<double>(N) : 0.0;
+  out[kStatMade1] = static_cast<float>(made[0]);
+  out[kStatMade2] = static_cast<float>(made[1]);
+  out[kStatDropped1] = static_cast<float>(dropped[0]);
+  out[kStatDropped2] = static_cast<float>(dropped[1]);
+  out[kStatLostBoth] = static_cast<float>(lost_both);
+  out[kStatEntropySum] = static_cast<float>(h);
+  out[kStatLAux] = 0.0f;
+  for (int64_t e = 0; e < E; ++e) out[kMoEStatFields + e] = static_cast<float>(per_expert[e]);
+}
+
+Tensor moe_routing_stats_tensor(const Tensor& probs_in, const Routing& r, const Tensor& l_aux) {
+  const int64_t N = r.num_tokens, E = r.num_experts;
+  check_shape(probs_in, {N, E}, "moe_routing_stats: probs");
+  Tensor raw = Tensor::empty({kMoEStatFields + E}, DType::F32, probs_in.device());
+  if (probs_in.device().is_cuda()) {
+    Tensor probs = probs_in.contiguous();
+    moe_routing_stats_cuda(raw.data<float>(true), probs.data<float>(true),
+                           r.expert.data<int32_t>(true), r.loc.data<int32_t>(true),
+                           r.kept.data<int32_t>(true),
+                           l_aux.defined() ? l_aux.data<float>(true) : nullptr, N, E);
+    return raw;
+  }
+  routing_stats_cpu(raw.data<float>(), probs_in, r);
+  if (l_aux.defined()) raw.data<float>()[kStatLAux] = static_cast<float>(l_aux.item());
+  return raw;
+}
+
+MoEStats moe_stats_from_tensor(const Tensor& raw_stats, int64_t capacity) {
+  const std::vector<double> v = raw_stats.to_f64_vector();  // one copy from the device
+  ASSERT_INTERNAL(v.size() > static_cast<size_t>(kMoEStatFields), "raw MoE stats too short");
+  const int64_t E = static_cast<int64_t>(v.size()) - kMoEStatFields;
+  MoEStats st;
+  st.capacity = capacity;
+  st.tokens_per_expert.resize(static_cast<size_t>(E));
+  for (int64_t e = 0; e < E; ++e)
+    st.tokens_per_expert[e] = static_cast<int64_t>(std::llround(v[kMoEStatFields + e]));
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  const double made1 = v[kStatMade1], made2 = v[kStatMade2];
+  st.fraction_dropped = ratio(v[kStatDropped1] + v[kStatDropped2], made1 + made2);
+  st.fraction_dropped_top1 = ratio(v[kStatDropped1], made1);
+  st.fraction_dropped_top2 = ratio(v[kStatDropped2], made2);
+  st.fraction_tokens_dropped = ratio(v[kStatLostBoth], made1);  // made1 = N: every token picks
+  st.router_entropy = ratio(v[kStatEntropySum], made1);
+  st.l_aux = v[kStatLAux];
   return st;
 }
+
+MoEStats moe_routing_stats(const Tensor& probs, const Routing& r) {
+  return moe_stats_from_tensor(moe_routing_stats_tensor(probs, r, Tensor()), r.capacity);
+}
+
+MoEStats MoEOutput::stats() const { return moe_stats_from_tensor(raw_stats, capacity); }
 
 // ---------------------------------------------------------------------------------------------
 // the layer
@@ -99,7 +141,7 @@ static void check_moe_inputs(const Tensor& x, const MoEParams& p, const MoEConfi
 }
 
 MoEOutput moe_layer_forward(const Tensor& x_in, const MoEParams& p, const MoEConfig& cfg,
-                            bool training, Rng& rng) {
+                            bool training, CounterRng& rng) {
   check_moe_inputs(x_in, p, cfg);
   const Top2Policy policy = top2_policy_from_string(cfg.top2_policy);
   const int64_t C = x_in.size(-1), N = x_in.numel() / C;
@@ -119,8 +161,8 @@ MoEOutput moe_layer_forward(const Tensor& x_in, const MoEParams& p, const MoECon
   MoEOutput res;
   res.y = x_in.dim() == 2 ? y : reshape(y, x_in.shape());             // like x
   res.l_aux = l_aux;
-  res.stats = moe_routing_stats(rt.probs, routing);
-  res.stats.l_aux = l_aux.item();
+  res.raw_stats = moe_routing_stats_tensor(rt.probs.detach(), routing, l_aux.detach());
+  res.capacity = cap;
   return res;
 }
 

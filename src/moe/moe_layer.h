@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dispatch.h"
+#include "core/philox.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "moe/gate.h"
@@ -62,10 +64,26 @@ struct MoEStats {
   int64_t capacity = 0;                // Cap used in this forward
 };
 
+// The routing statistics of one forward as one small tensor on the layer's device, so that a
+// training step never waits for the GPU to report them: the trainer reads them (one copy) only
+// at logging steps. Layout, f32, (kMoEStatFields + E,):
+enum MoEStatField : int {
+  kStatMade1 = 0,     // top-1 assignments made (N)
+  kStatMade2,         // top-2 assignments made (N, fewer with the "random" policy)
+  kStatDropped1,      // top-1 assignments that found no slot
+  kStatDropped2,      // top-2 assignments that found no slot
+  kStatLostBoth,      // tokens that lost both slots
+  kStatEntropySum,    // sum over tokens of -sum_e P log P (nats)
+  kStatLAux,          // the load-balancing loss
+  kMoEStatFields      // then E entries: kept assignments per expert
+};
+
 struct MoEOutput {
-  Tensor y;      // like x: (..., C); on the tape
-  Tensor l_aux;  // () load-balancing loss, on the tape (gradient into wg and x through P)
-  MoEStats stats;
+  Tensor y;          // like x: (..., C); on the tape
+  Tensor l_aux;      // () load-balancing loss, on the tape (gradient into wg and x through P)
+  Tensor raw_stats;  // (kMoEStatFields + E,) f32 on x's device, off the tape
+  int64_t capacity = 0;
+  MoEStats stats() const;  // reads raw_stats back to the host (a device sync on the GPU)
 };
 
 // Fairseq init (SPEC §2): every weight and bias U(-1/sqrt(fan_in), +1/sqrt(fan_in)) — the gate
@@ -78,9 +96,21 @@ MoEParams moe_params_init(int E, int C, int H, Rng& rng);
 // position, as SPEC §3 requires). `training` selects the capacity rule and enables the expert
 // dropout. `rng` feeds, in this order: the top-2 policy's draws (gate.h), then the dropout mask.
 MoEOutput moe_layer_forward(const Tensor& x, const MoEParams& p, const MoEConfig& cfg,
-                            bool training, Rng& rng);
+                            bool training, CounterRng& rng);
 
-// The statistics of one routing (l_aux left 0; moe_layer_forward fills it in). probs (N, E).
+// The statistics of one routing, probs (N, E) on any device -> raw stats (see MoEStatField) on
+// the same device; l_aux (a () tensor or undefined for 0) is copied into its field.
+Tensor moe_routing_stats_tensor(const Tensor& probs, const Routing& r, const Tensor& l_aux);
+// Host view of raw stats (one device-to-host copy).
+MoEStats moe_stats_from_tensor(const Tensor& raw_stats, int64_t capacity);
+// Both at once (tests and tools): host statistics of one routing, l_aux left 0.
 MoEStats moe_routing_stats(const Tensor& probs, const Routing& r);
+
+MOE_CUDA_BEGIN
+// raw (kMoEStatFields + E)  <-  probs (N, E), expert, loc, kept (N, K), l_aux (1) or null (= 0)
+void moe_routing_stats_cuda(float* raw, const float* probs, const int32_t* expert,
+                            const int32_t* loc, const int32_t* kept, const float* l_aux,
+                            int64_t N, int64_t E) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -55,7 +55,7 @@ Tensor sinusoidal_positions(int T, int C) {
 // ---------------------------------------------------------------------------------------------
 // construction
 
-GPT::GPT(const GPTConfig& cfg, uint64_t seed) : cfg_(cfg) {
+GPT::GPT(const GPTConfig& cfg, uint64_t seed, Device device) : cfg_(cfg), device_(device) {
   cfg_.validate();
   Rng rng(seed);
   const int C = cfg.d_model, H = cfg.d_ff(), V = cfg.vocab_size;
@@ -95,20 +95,58 @@ GPT::GPT(const GPTConfig& cfg, uint64_t seed) : cfg_(cfg) {
   lnf_w_ = params_.add("ln_f.weight", Tensor::full({C}, 1.0));
   lnf_b_ = params_.add("ln_f.bias", Tensor::zeros({C}));
   pos_table_ = sinusoidal_positions(cfg.seq_len, C);
+  if (!device_.is_cpu()) move_to_device();
+}
+
+// Drawn on the CPU, then moved: every BlockParams handle is re-pointed at the device copy that
+// the registry now holds (the registry and the blocks must share the same leaves).
+void GPT::move_to_device() {
+  params_.to(device_);
+  wte_ = params_.get("wte");
+  lnf_w_ = params_.get("ln_f.weight");
+  lnf_b_ = params_.get("ln_f.bias");
+  for (int l = 0; l < cfg_.n_layer; ++l) {
+    const std::string pre = "blocks." + std::to_string(l) + ".";
+    BlockParams& b = blocks_[l];
+    auto get = [&](const std::string& name) { return params_.get(pre + name); };
+    b.ln1_w = get("ln1.weight");
+    b.ln1_b = get("ln1.bias");
+    b.qkv_w = get("attn.qkv.weight");
+    b.qkv_b = get("attn.qkv.bias");
+    b.proj_w = get("attn.proj.weight");
+    b.proj_b = get("attn.proj.bias");
+    b.ln2_w = get("ln2.weight");
+    b.ln2_b = get("ln2.bias");
+    if (b.is_moe) {
+      b.moe.wg = get("moe.gate.weight");
+      b.moe.w1 = get("moe.experts.w1");
+      b.moe.b1 = get("moe.experts.b1");
+      b.moe.w2 = get("moe.experts.w2");
+      b.moe.b2 = get("moe.experts.b2");
+    } else {
+      b.fc1_w = get("ffn.fc1.weight");
+      b.fc1_b = get("ffn.fc1.bias");
+      b.fc2_w = get("ffn.fc2.weight");
+      b.fc2_b = get("ffn.fc2.bias");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // forward
 
-Tensor GPT::positions(int B, int T) const {
+// Built once per (B, T) and kept on the device: a step adds it without any host work.
+const Tensor& GPT::positions(int B, int T) {
   const int C = cfg_.d_model;
-  Tensor out = Tensor::empty({B, T, C});  // (B, T, C): the (T, C) table repeated per sequence
+  if (pos_batch_.defined() && pos_batch_.size(0) == B && pos_batch_.size(1) == T) return pos_batch_;
+  Tensor host = Tensor::empty({B, T, C});  // (B, T, C): the (T, C) table repeated per sequence
   for (int b = 0; b < B; ++b)
-    out.slice_view(0, b, b + 1).view({T, C}).copy_from(pos_table_.slice_view(0, 0, T));
-  return out;
+    host.slice_view(0, b, b + 1).view({T, C}).copy_from(pos_table_.slice_view(0, 0, T));
+  pos_batch_ = host.to(device_);
+  return pos_batch_;
 }
 
-Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, Rng& rng) {
+Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng) {
   const double pd = training ? cfg_.dropout : 0.0;
   // x = x + Dropout(Attn(LN1(x)))
   Tensor h = layernorm(x, p.ln1_w, p.ln1_b, 1e-5);                         // (B, T, C)
@@ -121,7 +159,7 @@ Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, 
   return add(x1, ffn_forward(h, p, training, rng));
 }
 
-Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, Rng& rng) {
+Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng) {
   const double pd = training ? cfg_.dropout : 0.0;
   if (!p.is_moe) {
     Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                         // (B, T, H)
@@ -136,8 +174,14 @@ Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, Rn
   // Tokens are routed as N = B*T rows, batch-major then position (SPEC §3).
   MoEOutput o = moe_layer_forward(h, p.moe, mc, training, rng);           // y (B, T, C)
   aux_loss_ = aux_loss_.defined() ? add(aux_loss_, o.l_aux) : o.l_aux;
-  moe_stats_.push_back(o.stats);
+  moe_raw_stats_.emplace_back(o.raw_stats, o.capacity);
   return o.y;
+}
+
+std::vector<MoEStats> GPT::moe_stats() const {
+  std::vector<MoEStats> out;
+  for (const auto& [raw, cap] : moe_raw_stats_) out.push_back(moe_stats_from_tensor(raw, cap));
+  return out;
 }
 
 std::vector<int> GPT::moe_layer_indices() const {
@@ -151,32 +195,33 @@ bool GPT::is_expert_param(const std::string& name) {
   return name.find(".moe.experts.") != std::string::npos;
 }
 
-Tensor GPT::forward_hidden(const Tensor& ids, bool training, Rng& rng) {
-  CHECK(ids.dim() == 2, "model input must be (B, T) token ids, got ", ids.desc());
+Tensor GPT::forward_hidden(const Tensor& ids_in, bool training, CounterRng& rng) {
+  CHECK(ids_in.dim() == 2, "model input must be (B, T) token ids, got ", ids_in.desc());
+  const Tensor ids = ids_in.to(device_);  // a no-op when the batch is already on the device
   const int B = static_cast<int>(ids.size(0)), T = static_cast<int>(ids.size(1));
   CHECK(T <= cfg_.seq_len, "sequence of ", T, " tokens is longer than the model's context (",
         cfg_.seq_len, ")");
   const double pd = training ? cfg_.dropout : 0.0;
   aux_loss_ = Tensor();
-  moe_stats_.clear();
+  moe_raw_stats_.clear();
   Tensor x = scale(embedding(ids, wte_), std::sqrt(static_cast<double>(cfg_.d_model)));  // (B, T, C)
   x = dropout(add(x, positions(B, T)), pd, training, rng);
   for (const BlockParams& p : blocks_) x = block_forward(x, p, training, rng);
   return layernorm(x, lnf_w_, lnf_b_, 1e-5);  // (B, T, C)
 }
 
-Tensor GPT::forward_logits(const Tensor& ids, Rng& rng) {
+Tensor GPT::forward_logits(const Tensor& ids, CounterRng& rng) {
   Tensor h = forward_hidden(ids, false, rng);                        // (B, T, C)
   Tensor flat = reshape(h, {h.size(0) * h.size(1), cfg_.d_model});   // (N, C)
   return linear(flat, wte_, Tensor());                               // (N, V) tied weights
 }
 
-Tensor GPT::forward_loss(const Tensor& ids, const Tensor& targets, bool training, Rng& rng) {
+Tensor GPT::forward_loss(const Tensor& ids, const Tensor& targets, bool training, CounterRng& rng) {
   check_same_shape(ids, targets, "forward_loss: ids and targets");
   Tensor h = forward_hidden(ids, training, rng);                     // (B, T, C)
   Tensor flat = reshape(h, {h.size(0) * h.size(1), cfg_.d_model});   // (N, C)
   Tensor logits = linear(flat, wte_, Tensor());                      // (N, V)
-  return softmax_cross_entropy(logits, targets.contiguous().view({targets.numel()}));
+  return softmax_cross_entropy(logits, targets.to(device_).contiguous().view({targets.numel()}));
 }
 
 }  // namespace moe

@@ -14,6 +14,7 @@
 #pragma once
 #include <vector>
 
+#include "core/philox.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "nn/config.h"
@@ -35,21 +36,28 @@ struct BlockParams {
 
 class GPT {
  public:
-  GPT(const GPTConfig& cfg, uint64_t seed);
+  // Parameters are drawn on the CPU from `seed` (so a seed gives the same model on every device)
+  // and then live on `device`; every forward runs where they are (ids and targets may come from
+  // any device and are moved there).
+  GPT(const GPTConfig& cfg, uint64_t seed, Device device = cpu());
 
-  // ids, targets: (B, T) int32. Returns the mean next-token NLL (a scalar on the tape).
-  // `training` turns dropout on; dropout masks come from `rng` (saved in checkpoints).
-  Tensor forward_loss(const Tensor& ids, const Tensor& targets, bool training, Rng& rng);
+  // ids, targets: (B, T) int32. Returns the mean next-token NLL (a scalar on the tape, on the
+  // model's device). `training` turns dropout on; its random numbers come from `rng` (a counter
+  // generator whose (seed, offset) checkpoints save).
+  Tensor forward_loss(const Tensor& ids, const Tensor& targets, bool training, CounterRng& rng);
   // Logits (B*T, V) for evaluation (no dropout).
-  Tensor forward_logits(const Tensor& ids, Rng& rng);
+  Tensor forward_logits(const Tensor& ids, CounterRng& rng);
   // Final hidden states after the last layer norm, (B, T, C) (fine-tuning heads read these).
-  Tensor forward_hidden(const Tensor& ids, bool training, Rng& rng);
+  Tensor forward_hidden(const Tensor& ids, bool training, CounterRng& rng);
+
+  Device device() const { return device_; }
 
   // Sum over MoE layers of the load-balancing loss of the last forward (SPEC §3 step 10); an
   // undefined tensor for a dense model.
   const Tensor& aux_loss() const { return aux_loss_; }
-  // Routing statistics of the last forward, one entry per MoE layer (in layer order).
-  const std::vector<MoEStats>& moe_stats() const { return moe_stats_; }
+  // Routing statistics of the last forward, one entry per MoE layer (in layer order). Reading
+  // them copies from the device: call at logging steps, not every step.
+  std::vector<MoEStats> moe_stats() const;
   std::vector<int> moe_layer_indices() const;
   // Evaluation capacity rule for MoE layers (SPEC §3): f > 0 gives Cap = ceil(f * N).
   void set_eval_capacity_fraction(double f) { cfg_.eval_capacity_fraction = f; }
@@ -61,18 +69,21 @@ class GPT {
   const ParamRegistry& params() const { return params_; }
 
  private:
-  Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, Rng& rng);
-  Tensor ffn_forward(const Tensor& h, const BlockParams& p, bool training, Rng& rng);
-  Tensor positions(int B, int T) const;  // (B, T, C) sinusoidal table, no grad
+  Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng);
+  Tensor ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng);
+  const Tensor& positions(int B, int T);
+  void move_to_device();  // (B, T, C) sinusoidal table on the device, no grad
 
   GPTConfig cfg_;
+  Device device_;
   ParamRegistry params_;
   Tensor wte_;                       // (V, C) token embedding, tied with the output layer
   std::vector<BlockParams> blocks_;  // L blocks
   Tensor lnf_w_, lnf_b_;             // (C,), (C,)
-  Tensor pos_table_;                 // (T, C) fairseq sinusoidal positions
+  Tensor pos_table_;                 // (T, C) fairseq sinusoidal positions, on the CPU
+  Tensor pos_batch_;                 // (B, T, C) the table repeated per row, on device_ (cached)
   Tensor aux_loss_;                  // scalar, set by the last forward (MoE only)
-  std::vector<MoEStats> moe_stats_;  // one per MoE layer, set by the last forward
+  std::vector<std::pair<Tensor, int64_t>> moe_raw_stats_;  // per MoE layer: raw stats, capacity
 };
 
 // fairseq's sinusoidal table for positions 0..T-1 (SPEC §2): channel k < C/2 holds

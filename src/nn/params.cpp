@@ -24,6 +24,15 @@ int64_t ParamRegistry::count() const {
   return n;
 }
 
+void ParamRegistry::to(Device dev) {
+  for (auto& [name, t] : params_) {
+    if (t.device() == dev) continue;
+    Tensor moved = t.detach().to(dev);
+    moved.set_requires_grad(true);
+    t = moved;
+  }
+}
+
 void ParamRegistry::zero_grad() {
   for (auto& [_, t] : params_) t.zero_grad();
 }

@@ -21,6 +21,9 @@ class ParamRegistry {
   Tensor get(const std::string& name) const;  // CHECK-fails naming the parameter
   int64_t count() const;                      // total number of scalars
   void zero_grad();
+  // Moves every parameter to `dev` (new leaves there; handles taken earlier keep the old copy,
+  // so owners re-fetch theirs with get()).
+  void to(Device dev);
 
  private:
   std::vector<std::pair<std::string, Tensor>> params_;

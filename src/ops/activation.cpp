@@ -67,42 +67,47 @@ Tensor gelu(const Tensor& x_in) {
 // ---------------------------------------------------------------------------------------------
 // dropout
 
+// The mask is never stored: element i's factor is a pure function of (seed, stream, first + i)
+// (core/philox.h), so the backward recomputes it, and the CPU and the GPU draw the same mask.
 template <typename T>
-void dropout_forward(T* out, T* mask, const T* x, double p, Rng& rng, int64_t n) {
-  // The mask is drawn serially, one uniform per element in order: the seed alone fixes it.
-  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
-  for (int64_t i = 0; i < n; ++i) mask[i] = rng.uniform() >= p ? keep_scale : T(0);
+void dropout_forward(T* out, const T* x, DropoutMask m, int64_t n) {
   parallel_for(n, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] * mask[i];
+    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] * dropout_factor<T>(m, i);
   }, kGrain);
 }
 
 // forward: y = x * mask  =>  dx = dout * mask
 template <typename T>
-void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
+void dropout_backward(T* dx, const T* dout, DropoutMask m, int64_t n) {
   parallel_for(n, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * mask[i];
+    for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * dropout_factor<T>(m, i);
   }, kGrain);
 }
 
-Tensor dropout(const Tensor& x_in, double p, bool training, Rng& rng) {
+Tensor dropout(const Tensor& x_in, double p, bool training, CounterRng& rng) {
   CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p,
         ". HINT: p is the probability of *dropping* an element");
   CHECK(x_in.is_floating(), "dropout: x must be f32 or f64, got ", x_in.desc());
   if (!training || p == 0.0) return x_in;  // identity: no copy, no tape node, no rng draw
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype());   // same shape as x
-  Tensor mask = Tensor::empty(x.shape(), x.dtype());  // 0 or 1/(1-p), same shape as x
-  dispatch_floating(x.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());  // same shape as x
+  const DropoutMask m{p, rng.range(static_cast<uint64_t>(x.numel()))};
+  dispatch_op(x, "dropout", [&](auto z, auto dev) {
     using T = decltype(z);
-    dropout_forward<T>(out.data<T>(), mask.data<T>(), x.data<T>(), p, rng, x.numel());
+    T* o = out.data<T>(true);
+    const T* xp = x.data<T>(true);
+    if constexpr (is_cuda(dev)) dropout_forward_cuda<T>(o, xp, m, x.numel());
+    else dropout_forward<T>(o, xp, m, x.numel());
   });
-  return record(out, "dropout", {x_in}, [mask](const Tensor& g_in, const std::vector<bool>&) {
+  return record(out, "dropout", {x_in}, [m](const Tensor& g_in, const std::vector<bool>&) {
     Tensor g = g_in.contiguous();
-    Tensor dx = Tensor::empty(mask.shape(), mask.dtype());
-    dispatch_floating(mask.dtype(), [&](auto z) {
+    Tensor dx = Tensor::empty(g.shape(), g.dtype(), g.device());
+    dispatch_op(g, "dropout backward", [&](auto z, auto dev) {
       using T = decltype(z);
-      dropout_backward<T>(dx.data<T>(), g.data<T>(), mask.data<T>(), mask.numel());
+      T* d = dx.data<T>(true);
+      const T* gp = g.data<T>(true);
+      if constexpr (is_cuda(dev)) dropout_backward_cuda<T>(d, gp, m, g.numel());
+      else dropout_backward<T>(d, gp, m, g.numel());
     });
     return std::vector<Tensor>{dx};
   });
@@ -115,9 +120,9 @@ template void gelu_forward<float>(float*, const float*, int64_t);
 template void gelu_forward<double>(double*, const double*, int64_t);
 template void gelu_backward<float>(float*, const float*, const float*, int64_t);
 template void gelu_backward<double>(double*, const double*, const double*, int64_t);
-template void dropout_forward<float>(float*, float*, const float*, double, Rng&, int64_t);
-template void dropout_forward<double>(double*, double*, const double*, double, Rng&, int64_t);
-template void dropout_backward<float>(float*, const float*, const float*, int64_t);
-template void dropout_backward<double>(double*, const double*, const double*, int64_t);
+template void dropout_forward<float>(float*, const float*, DropoutMask, int64_t);
+template void dropout_forward<double>(double*, const double*, DropoutMask, int64_t);
+template void dropout_backward<float>(float*, const float*, DropoutMask, int64_t);
+template void dropout_backward<double>(double*, const double*, DropoutMask, int64_t);
 
 }  // namespace moe

@@ -9,9 +9,11 @@
 //
 // Dropout, "inverted": in training each element is kept with probability 1-p and scaled by
 // 1/(1-p), so the expected value is unchanged and evaluation is the identity. The mask comes
-// from the caller's Rng, drawn serially in element order, so a seed fixes it on every machine and
-// for every thread count (the CUDA side will need its own counter-based stream; masks will then
-// differ between CPU and GPU, but each is reproducible).
+// from the caller's counter-based generator (core/philox.h): element i of a draw is kept iff
+// u = uniform(seed, stream, first + i) >= p. It is a pure function of the index, so it is the
+// same on every machine, for every thread count and on the CPU and the GPU alike, and it is
+// never stored: the backward recomputes it (one Philox block per 4 elements, cheaper than
+// writing and re-reading a mask tensor).
 //
 // What it leaves out: the exact erf GELU, other activations (ReLU, SwiGLU), and dropout variants
 // (DropConnect, per-channel masks).
@@ -20,7 +22,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/rng.h"
+#include "core/dispatch.h"
+#include "core/philox.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -28,10 +31,23 @@ namespace moe {
 // y = gelu(x), any shape, f32/f64.
 Tensor gelu(const Tensor& x);
 
-// Inverted dropout. Identity (returns x itself, no tape node) when !training or p == 0;
-// otherwise y = x * mask with mask_i = (u_i >= p) / (1 - p), u_i ~ U[0, 1) from `rng`, element
-// order. Needs 0 <= p < 1. Backward: dx = dy * mask (the same mask).
-Tensor dropout(const Tensor& x, double p, bool training, Rng& rng);
+// Inverted dropout. Identity (returns x itself, no tape node, nothing drawn) when !training or
+// p == 0; otherwise y = x * mask with mask_i = (u_i >= p) / (1 - p), u_i the i-th value of
+// numel(x) values taken from `rng`. Needs 0 <= p < 1. Backward: dx = dy * mask (the same mask).
+Tensor dropout(const Tensor& x, double p, bool training, CounterRng& rng);
+
+// Which random numbers one dropout call uses (passed by value to the kernels).
+struct DropoutMask {
+  double p = 0.0;
+  PhiloxRange draw;  // value i decides element i
+};
+// Element i's mask value: 1/(1-p) if kept, else 0. The comparison is made in float on 24-bit
+// uniforms, so both devices decide identically.
+template <typename T>
+MOE_HD T dropout_factor(const DropoutMask& m, int64_t i) {
+  const float u = m.draw.uniform(static_cast<uint64_t>(i));
+  return u >= static_cast<float>(m.p) ? static_cast<T>(1.0 / (1.0 - m.p)) : T(0);
+}
 
 // ---- raw kernels (contiguous buffers of n elements)
 template <typename T>
@@ -40,12 +56,23 @@ void gelu_forward(T* out, const T* x, int64_t n);
 template <typename T>
 void gelu_backward(T* dx, const T* dout, const T* x, int64_t n);
 
-// Draws the mask (values 0 or 1/(1-p)) from rng and writes out = x * mask.
+// out = x * mask, the mask recomputed from m (dropout_factor).
 template <typename T>
-void dropout_forward(T* out, T* mask, const T* x, double p, Rng& rng, int64_t n);
+void dropout_forward(T* out, const T* x, DropoutMask m, int64_t n);
 // dx = dout * mask; overwrites dx.
 template <typename T>
-void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
+void dropout_backward(T* dx, const T* dout, DropoutMask m, int64_t n);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void gelu_forward_cuda(T* out, const T* x, int64_t n) MOE_CUDA_STUB
+template <typename T>
+void gelu_backward_cuda(T* dx, const T* dout, const T* x, int64_t n) MOE_CUDA_STUB
+template <typename T>
+void dropout_forward_cuda(T* out, const T* x, DropoutMask m, int64_t n) MOE_CUDA_STUB
+template <typename T>
+void dropout_backward_cuda(T* dx, const T* dout, DropoutMask m, int64_t n) MOE_CUDA_STUB
+MOE_CUDA_END
 
 // ---- exp and tanh for the CPU kernels (GELU here, softmax in ops/softmax_xent and ops/attention)
 // In double they are the C library's, so gradient checks see exact math. In float they are short

@@ -156,22 +156,24 @@ template void attention_backward<double>(double*, const double*, const double*, 
 // ---------------------------------------------------------------------------------------------
 // Tensor wrapper
 
-// The attention-dropout mask M (B, NH, T, T): 0 or 1/(1-p) on the causal entries u <= t, drawn
-// serially from rng in (b, h, t, u) order; 0 above the diagonal (never read).
+// The attention-dropout mask M (B, NH, T, T): 0 or 1/(1-p) on the causal entries u <= t,
+// element (i, t, u) of the (B*NH, T, T) square being value first + (i*T + t)*T + u of the
+// generator's stream (the same numbers the CUDA kernel uses); 0 above the diagonal (never read).
 template <typename F>
-static void draw_attention_mask(F* mask, double p, Rng& rng, int64_t BNH, int64_t T) {
-  const F keep_scale = static_cast<F>(1.0 / (1.0 - p));
-  for (int64_t i = 0; i < BNH; ++i) {
-    for (int64_t t = 0; t < T; ++t) {
-      F* m = mask + (i * T + t) * T;
-      for (int64_t u = 0; u <= t; ++u) m[u] = rng.uniform() >= p ? keep_scale : F(0);
-      std::fill(m + t + 1, m + T, F(0));
+static void draw_attention_mask(F* mask, const DropoutMask& m, int64_t BNH, int64_t T) {
+  parallel_for(BNH, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t t = 0; t < T; ++t) {
+        F* row = mask + (i * T + t) * T;
+        for (int64_t u = 0; u <= t; ++u) row[u] = dropout_factor<F>(m, (i * T + t) * T + u);
+        std::fill(row + t + 1, row + T, F(0));
+      }
     }
-  }
+  });
 }
 
 Tensor causal_self_attention(const Tensor& qkv_in, int NH, double attn_dropout_p, bool training,
-                             Rng& rng) {
+                             CounterRng& rng) {
   CHECK(qkv_in.dim() == 3, "causal_self_attention: qkv must be (B, T, 3C), got ",
         shape_str(qkv_in.shape()));
   CHECK(qkv_in.is_floating(), "causal_self_attention: qkv must be f32 or f64, got ",
@@ -190,9 +192,11 @@ Tensor causal_self_attention(const Tensor& qkv_in, int NH, double attn_dropout_p
   Tensor out = Tensor::empty({B, T, C}, qkv.dtype());                      // (B, T, C)
   Tensor P = Tensor::empty({B, NH, T, T}, qkv.dtype());                    // (B, NH, T, T)
   Tensor mask = use_mask ? Tensor::empty({B, NH, T, T}, qkv.dtype()) : Tensor();
+  const DropoutMask mask_draw{attn_dropout_p,
+                              rng.range(use_mask ? static_cast<uint64_t>(B * NH * T * T) : 0)};
   dispatch_floating(qkv.dtype(), [&](auto z) {
     using F = decltype(z);
-    if (use_mask) draw_attention_mask<F>(mask.data<F>(), attn_dropout_p, rng, B * NH, T);
+    if (use_mask) draw_attention_mask<F>(mask.data<F>(), mask_draw, B * NH, T);
     attention_forward<F>(out.data<F>(), P.data<F>(), qkv.data<F>(),
                          use_mask ? mask.data<F>() : nullptr, B, T, C, NH);
   });

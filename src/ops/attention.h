@@ -21,16 +21,18 @@
 #pragma once
 #include <cstdint>
 
-#include "core/rng.h"
+#include "core/philox.h"
 #include "core/tensor.h"
+#include "ops/activation.h"
 
 namespace moe {
 
 // qkv: (B, T, 3C) f32/f64 with C % NH == 0  ->  (B, T, C). Dropout on P with probability
-// attn_dropout_p when training (mask drawn from rng, serially, rows (b, h, t) in order, only the
-// t+1 causal entries of each row); identity on P otherwise.
+// attn_dropout_p when training: B*NH*T*T values are taken from rng and entry (b, h, t, u) of the
+// mask is value ((b*NH + h)*T + t)*T + u of that range (ops/activation.h dropout_factor), only
+// the causal entries u <= t being used; identity on P otherwise.
 Tensor causal_self_attention(const Tensor& qkv, int NH, double attn_dropout_p, bool training,
-                             Rng& rng);
+                             CounterRng& rng);
 
 // ---- raw kernels (contiguous buffers; F is the float type, T the sequence length)
 //   out (B, T, C), P (B, NH, T, T)  <-  qkv (B, T, 3C), mask (B, NH, T, T) or null (no dropout)

@@ -124,7 +124,7 @@ void write_domain_routing_svg(GPT& model, const BpeTokenizer& tok, const std::st
   h.colorbar_label = "share of the domain's assignments";
   for (int e = 0; e < E; ++e) h.col_labels.push_back(std::to_string(e));
   std::vector<std::vector<std::vector<double>>> rows(layers.size());  // [layer][domain][expert]
-  Rng rng(0);
+  CounterRng rng;  // evaluation: nothing is drawn
   // Capacity would clip the picture at Cap/N: route without dropping (Cap = N) to show the
   // router's preferences, then restore the model's evaluation rule.
   const double saved_fraction = model.config().eval_capacity_fraction;
@@ -135,8 +135,9 @@ void write_domain_routing_svg(GPT& model, const BpeTokenizer& tok, const std::st
     if (b == 0) continue;
     ids.resize(static_cast<size_t>(b) * T);
     model.forward_hidden(Tensor::from_i32(ids, {b, T}), false, rng);
+    const std::vector<MoEStats> stats = model.moe_stats();
     for (size_t l = 0; l < layers.size(); ++l) {
-      const auto& tpe = model.moe_stats()[l].tokens_per_expert;
+      const std::vector<int64_t>& tpe = stats[l].tokens_per_expert;
       double total = 0;
       for (int64_t v : tpe) total += static_cast<double>(v);
       std::vector<double> share;

@@ -25,7 +25,8 @@ std::atomic<bool>& Trainer::interrupt_flag() {
 
 static void say(const std::string& s) { std::cout << s << std::endl; }
 
-Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), dropout_rng_(cfg.seed * 7919 + 17) {
+Trainer::Trainer(const TrainConfig& cfg)
+    : cfg_(cfg), dropout_rng_(cfg.seed * 7919 + 17, kTrainDropoutStream) {
   CHECK(cfg.steps >= 1, "--steps must be at least 1");
   CHECK(cfg.batch_size >= 1, "--batch-size must be at least 1");
   LogFn log = cfg.quiet ? LogFn() : LogFn(say);
@@ -123,7 +124,7 @@ double Trainer::validation_loss(int max_batches) {
   const int B = cfg_.batch_size, T = cfg_.model.seq_len;
   const BlockDataset& ds = *data_.dataset;
   Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
-  Rng unused(0);
+  CounterRng unused;
   double total = 0;
   int64_t blocks = 0;
   for (int b = 0; b < max_batches && blocks < ds.num_val_blocks(); ++b) {  // NLL only, no aux
@@ -153,8 +154,8 @@ void Trainer::save_checkpoint_to(const std::string& path) const {
   for (const auto& [k, v] : run_meta()) ck.set_meta(k, v);
   ck.set_meta("step", std::to_string(step_));
   ck.set_meta("tokens", str_cat(static_cast<int64_t>(tokens_seen_)));
-  auto rs = dropout_rng_.state();
-  ck.set_meta("rng", str_cat(rs[0], " ", rs[1], " ", rs[2], " ", rs[3]));
+  ck.set_meta("dropout-rng", str_cat(dropout_rng_.seed, " ", dropout_rng_.stream, " ",
+                                     dropout_rng_.offset));
   ck.set_meta("data-epoch", std::to_string(data_.dataset->cursor().epoch));
   ck.set_meta("data-pos", std::to_string(data_.dataset->cursor().pos));
   ck.set_meta("compute-paper-flops", str_cat(paper_flops_per_token(cfg_.model) * tokens_seen_));
@@ -171,10 +172,12 @@ void Trainer::load_checkpoint_from(const std::string& path) {
   step_ = std::stoll(ck.get_meta("step"));
   tokens_seen_ = std::stod(ck.get_meta("tokens"));
   opt_->load_state(step_, ck.tensors);
-  std::array<uint64_t, 4> rs{};
-  std::istringstream in(ck.get_meta("rng"));
-  for (auto& v : rs) in >> v;
-  dropout_rng_.set_state(rs);
+  CHECK(ck.has_meta("dropout-rng"), "checkpoint ", path, " has no dropout generator state "
+        "(written by an older moe-gpt, before the counter-based generator). HINT: start a new "
+        "run, or resume it with the version that wrote it");
+  std::istringstream in(ck.get_meta("dropout-rng"));
+  in >> dropout_rng_.seed >> dropout_rng_.stream >> dropout_rng_.offset;
+  CHECK(!in.fail(), "checkpoint ", path, ": malformed dropout-rng '", ck.get_meta("dropout-rng"), "'");
   data_.dataset->set_cursor({std::stoll(ck.get_meta("data-epoch")), std::stoll(ck.get_meta("data-pos"))});
   CHECK(step_ <= cfg_.steps, "checkpoint ", path, " is at step ", step_, " but --steps is ",
         cfg_.steps, ". HINT: pass a larger --steps to train further");

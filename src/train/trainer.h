@@ -71,7 +71,7 @@ class Trainer {
   TrainData data_;
   std::unique_ptr<GPT> model_;
   std::unique_ptr<AdamW> opt_;
-  Rng dropout_rng_;
+  CounterRng dropout_rng_;  // dropout and gate noise: Philox stream (seed, offset), saved
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;
   std::string ckpt_path_, log_path_;

@@ -135,7 +135,7 @@ GPTConfig tiny_config() {
 // log p(seq[i] | seq[<i]) from forward_logits on the sequence alone, in double.
 std::vector<double> reference_logprobs(GPT& model, const std::vector<int32_t>& seq) {
   NoGradGuard ng;
-  Rng rng(0);
+  CounterRng rng(0, 0);
   const int T = static_cast<int>(seq.size());
   const std::vector<float> logits =
       model.forward_logits(Tensor::from_i32(seq, {1, T}), rng).to_f32_vector();

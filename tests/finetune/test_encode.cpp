@@ -97,7 +97,7 @@ TEST(Encode, PaddingDoesNotChangeTheLastRealToken) {
   GPTConfig cfg = tiny_config(2, 32, 4, 12);
   cfg.vocab_size = 50;
   GPT model(cfg, 3);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   const std::vector<int32_t> seq = {3, 14, 15, 9, 26};
   Tensor alone = model.forward_hidden(Tensor::from_i32(seq, {1, 5}), false, rng);  // (1, 5, C)
   std::vector<int32_t> padded = {3, 14, 15, 9, 26, 1, 1, 1, 3, 14, 15, 9, 26, 47, 48, 49};

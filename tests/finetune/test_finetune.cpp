@@ -155,7 +155,7 @@ TEST(Finetune, FreezeMatchingFreezes) {
   const std::vector<float> before0 = w0.to_f32_vector(), before1 = w1.to_f32_vector();
   std::vector<double> s2(scale);
   AdamW opt(ft2.model().params(), AdamWConfig{});
-  Rng rng(0);
+  CounterRng rng(0, 0);
   Tensor ids = Tensor::from_i32({1, 2, 3, 4}, {1, 4});
   Tensor logits = ft2.model().forward(ids, Tensor::from_i32({4}, {1}), true, rng);
   backward(sum(logits));

@@ -23,7 +23,7 @@ Routing route(const std::vector<double>& p, int64_t E, int64_t cap) {
   const int64_t N = static_cast<int64_t>(p.size()) / E;
   std::vector<double> l(p.size());
   for (size_t i = 0; i < p.size(); ++i) l[i] = std::log(p[i]);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   return top2_select(Tensor::from_f64(p, {N, E}), Tensor::from_f64(l, {N, E}), cap,
                      Top2Policy::ALL, rng);
 }

@@ -35,7 +35,7 @@ Tensor log_of(const std::vector<double>& p, const Shape& shape) {
 Routing route(const std::vector<double>& p, int64_t E, int64_t cap, Top2Policy policy,
               uint64_t seed = 0) {
   const int64_t N = static_cast<int64_t>(p.size()) / E;
-  Rng rng(seed);
+  CounterRng rng(seed, 0);
   return top2_select(Tensor::from_f64(p, {N, E}), log_of(p, {N, E}), cap, policy, rng);
 }
 
@@ -109,7 +109,7 @@ TEST(Top2Select, SecondChoiceComesFromTheLogits) {
   // P and logits disagree on purpose: e1 follows P, e2 follows the logits (fairseq's rule).
   Tensor p = Tensor::from_f64({0.5, 0.2, 0.3}, {1, 3});
   Tensor l = Tensor::from_f64({0.0, 5.0, 1.0}, {1, 3});
-  Rng rng(0);
+  CounterRng rng(0, 0);
   Routing r = top2_select(p, l, 2, Top2Policy::ALL, rng);
   EXPECT_EQ(ints(r.expert), (std::vector<int32_t>{0, 1}));
 }
@@ -218,7 +218,7 @@ TEST(Top2Select, SamplingPolicyFollowsGumbelMax) {
     pr.insert(pr.end(), {0.9, 0.025, 0.075});
   }
   Tensor P = Tensor::from_f64(pr, {N, E}), L = Tensor::from_f64(lg, {N, E});
-  Rng rng(3);
+  CounterRng rng(3, 0);
   Routing r = top2_select(P, L, 2 * N, Top2Policy::SAMPLING, rng);
   std::vector<int32_t> ex = ints(r.expert);
   int64_t to2 = 0;
@@ -228,21 +228,20 @@ TEST(Top2Select, SamplingPolicyFollowsGumbelMax) {
     to2 += ex[2 * s + 1] == 2;
   }
   EXPECT_NEAR(static_cast<double>(to2) / N, 0.75, 0.01);
-  // It consumed exactly N*E uniforms, and the same seed gives the same routing.
-  Rng ref(3);
-  for (int64_t i = 0; i < N * E; ++i) ref.uniform();
-  EXPECT_EQ(rng.state(), ref.state());
-  Rng again(3);
+  // It took exactly N*E values (in whole Philox blocks of 4), and the same seed gives the same
+  // routing.
+  EXPECT_EQ(rng.offset, static_cast<uint64_t>((N * E + 3) / 4 * 4));
+  CounterRng again(3, 0);
   EXPECT_EQ(ints(top2_select(P, L, 2 * N, Top2Policy::SAMPLING, again).expert), ex);
 }
 
 TEST(Top2Select, AllPolicyDrawsNothing) {
-  Rng rng(11);
-  const auto before = rng.state();
+  CounterRng rng(11, 0);
+  const uint64_t before = rng.offset;
   route(kP, 3, 3, Top2Policy::ALL);
   Tensor P = Tensor::from_f64(kP, {6, 3});
   top2_select(P, log_of(kP, {6, 3}), 3, Top2Policy::ALL, rng);
-  EXPECT_EQ(rng.state(), before);
+  EXPECT_EQ(rng.offset, before);
 }
 
 TEST(Top2Select, PolicyNames) {
@@ -352,7 +351,7 @@ TEST(Top2Select, F32MatchesF64) {
   const int64_t N = 40, C = 8, E = 6;
   Tensor x = random_f64({N, C}, 21), wg = random_f64({E, C}, 22);
   RouterOutput r64 = router(x, wg), r32 = router(x.to(DType::F32), wg.to(DType::F32));
-  Rng a(1), b(1);
+  CounterRng a(1, 0), b(1, 0);
   Routing q64 = top2_select(r64.probs, r64.logits, 10, Top2Policy::ALL, a);
   Routing q32 = top2_select(r32.probs, r32.logits, 10, Top2Policy::ALL, b);
   EXPECT_EQ(ints(q64.expert), ints(q32.expert));

@@ -143,7 +143,7 @@ double min_logit_gap(const Tensor& x, const Tensor& wg) {
 // The scalar every gradient test differentiates: sum(y * R) + aux_weight * l_aux.
 Tensor layer_loss(const std::vector<Tensor>& in, const MoEConfig& cfg, const Tensor& R,
                   double aux_weight, bool training = true, uint64_t seed = 5) {
-  Rng rng(seed);  // reseeded per call: the same dropout mask on every call
+  CounterRng rng(seed, 0);  // reseeded per call: the same dropout mask on every call
   MoEOutput o = moe_layer_forward(in[0], from_inputs(in), cfg, training, rng);
   return add(sum(mul(o.y, R)), scale(o.l_aux, aux_weight));
 }
@@ -182,11 +182,11 @@ TEST(MoeLayer, MatchesNaiveReferenceInOutputAndAllGradients) {
     const double aux_w = 0.37;
     // autograd
     std::vector<Tensor> in = {x, p.wg, p.w1, p.b1, p.w2, p.b2};
-    Rng rng(0);
+    CounterRng rng(0, 0);
     MoEOutput o = moe_layer_forward(x, p, cfg, true, rng);
-    EXPECT_EQ(o.stats.capacity, cap);
+    EXPECT_EQ(o.stats().capacity, cap);
     if (factor < 1.0) {
-      EXPECT_GT(o.stats.fraction_dropped, 0.0);  // the drops are exercised
+      EXPECT_GT(o.stats().fraction_dropped, 0.0);  // the drops are exercised
     }
     backward(add(sum(mul(o.y, R)), scale(o.l_aux, aux_w)));
     // reference forward
@@ -243,8 +243,8 @@ TEST(MoeLayer, GradCheckExpertWithNoToken) {
   for (int64_t s = 0; s < d.N; ++s) x.data<double>()[s * d.C] = 1.0;
   MoEParams p = params_f64(d, 21);
   p.wg.data<double>()[3 * d.C] = -8.0;
-  Rng rng(0);
-  MoEStats st = moe_layer_forward(x, p, config(4), true, rng).stats;
+  CounterRng rng(0, 0);
+  MoEStats st = moe_layer_forward(x, p, config(4), true, rng).stats();
   EXPECT_EQ(st.tokens_per_expert[3], 0);
   expect_layer_gradcheck(x, p, config(4));
 }
@@ -253,8 +253,8 @@ TEST(MoeLayer, GradCheckCapacityOverflow) {
   const Dims d{12, 5, 7, 3};
   Tensor x = param_f64({d.N, d.C}, 30);
   MoEParams p = params_f64(d, 31);
-  Rng rng(0);
-  MoEStats st = moe_layer_forward(x, p, config(3, 0.5), true, rng).stats;
+  CounterRng rng(0, 0);
+  MoEStats st = moe_layer_forward(x, p, config(3, 0.5), true, rng).stats();
   EXPECT_EQ(st.capacity, 4);  // 12 slots for 24 assignments
   EXPECT_GT(st.fraction_dropped, 0.0);
   expect_layer_gradcheck(x, p, config(3, 0.5));
@@ -272,10 +272,10 @@ TEST(MoeLayer, TokenDroppedByBothChoicesPassesThrough) {
   p.wg.data<double>()[0] = 8.0;
   p.wg.data<double>()[d.C] = 4.0;
   MoEConfig cfg = config(3, 0.25);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   MoEOutput o = moe_layer_forward(x, p, cfg, true, rng);
-  EXPECT_EQ(o.stats.capacity, 2);
-  EXPECT_DOUBLE_EQ(o.stats.fraction_tokens_dropped, 6.0 / 8);
+  EXPECT_EQ(o.stats().capacity, 2);
+  EXPECT_DOUBLE_EQ(o.stats().fraction_tokens_dropped, 6.0 / 8);
   for (int64_t s = 2; s < d.N; ++s)
     for (int64_t c = 0; c < d.C; ++c) EXPECT_EQ(o.y.at({s, c}), 0.0) << "token " << s;
   backward(sum(mul(o.y, random_f64({d.N, d.C}, 42))));
@@ -284,7 +284,7 @@ TEST(MoeLayer, TokenDroppedByBothChoicesPassesThrough) {
   expect_layer_gradcheck(x, p, cfg, 0.0);
   expect_layer_gradcheck(x, p, cfg, 0.37);
   x.zero_grad();
-  Rng rng2(0);
+  CounterRng rng2(0, 0);
   backward(moe_layer_forward(x, p, cfg, true, rng2).l_aux);
   EXPECT_NE(x.grad().at({5, 1}), 0.0);  // the aux loss still reaches dropped tokens' x
 }
@@ -296,14 +296,14 @@ TEST(MoeLayer, GradCheckAllTokensToOneExpert) {
   MoEParams p = params_f64(d, 51);
   p.wg.data<double>()[0] = 8.0;
   MoEConfig cfg = config(3, 3.0);  // Cap = 18 >= N: nothing dropped
-  Rng rng(0);
+  CounterRng rng(0, 0);
   MoEOutput o = moe_layer_forward(x, p, cfg, true, rng);
-  EXPECT_EQ(o.stats.fraction_dropped, 0.0);
+  EXPECT_EQ(o.stats().fraction_dropped, 0.0);
   EXPECT_GT(o.l_aux.item(), 2.5);  // ce = (1, 0, 0), so l_aux = 3 * me[0], me[0] near 1
   int64_t top_total = 0;
-  for (int64_t n : o.stats.tokens_per_expert) top_total += n;
+  for (int64_t n : o.stats().tokens_per_expert) top_total += n;
   EXPECT_EQ(top_total, 2 * d.N);
-  EXPECT_GE(o.stats.tokens_per_expert[0], d.N);  // every top-1 on expert 0
+  EXPECT_GE(o.stats().tokens_per_expert[0], d.N);  // every top-1 on expert 0
   expect_layer_gradcheck(x, p, cfg);
 }
 
@@ -319,7 +319,7 @@ TEST(MoeLayer, GradCheckBatchTimeInput) {
   const Dims d{6, 4, 5, 3};
   Tensor x = param_f64({2, 3, d.C}, 70);
   MoEParams p = params_f64(d, 71);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   EXPECT_EQ(moe_layer_forward(x, p, config(3), true, rng).y.shape(), (Shape{2, 3, d.C}));
   expect_layer_gradcheck(x, p, config(3));
 }
@@ -334,7 +334,7 @@ TEST(MoeLayer, RoutingStatisticsByHand) {
                                  0.7, 0.2, 0.1, 0.1, 0.2, 0.7, 0.4, 0.2, 0.4};
   std::vector<double> L(P.size());
   for (size_t i = 0; i < P.size(); ++i) L[i] = std::log(P[i]);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   Tensor probs = Tensor::from_f64(P, {6, 3});
   Routing r = top2_select(probs, Tensor::from_f64(L, {6, 3}), 2, Top2Policy::ALL, rng);
   MoEStats st = moe_routing_stats(probs, r);
@@ -346,12 +346,12 @@ TEST(MoeLayer, RoutingStatisticsByHand) {
   EXPECT_EQ(st.capacity, 2);
   double h = 0;
   for (double v : P) h -= v * std::log(v);
-  EXPECT_NEAR(st.router_entropy, h / 6, 1e-15);
+  EXPECT_NEAR(st.router_entropy, h / 6, 1e-7);  // the raw statistics are stored in f32
   // uniform P: entropy ln E, the maximum
   std::vector<double> U(4 * 5, 0.2);
   Tensor pu = Tensor::from_f64(U, {4, 5});
   Routing ru = top2_select(pu, pu, 4, Top2Policy::ALL, rng);
-  EXPECT_NEAR(moe_routing_stats(pu, ru).router_entropy, std::log(5.0), 1e-15);
+  EXPECT_NEAR(moe_routing_stats(pu, ru).router_entropy, std::log(5.0), 1e-6);
 }
 
 TEST(MoeLayer, EvalUsesTheEvalCapacityAndNoDropout) {
@@ -361,13 +361,13 @@ TEST(MoeLayer, EvalUsesTheEvalCapacityAndNoDropout) {
   MoEConfig cfg = config(3);
   cfg.eval_capacity_fraction = 0.25;
   cfg.expert_dropout = 0.5;
-  Rng a(1), b(2);
+  CounterRng a(1, 0), b(2, 0);
   MoEOutput o1 = moe_layer_forward(x, p, cfg, false, a);
   MoEOutput o2 = moe_layer_forward(x, p, cfg, false, b);
-  EXPECT_EQ(o1.stats.capacity, 3);  // ceil(0.25 * 10)
+  EXPECT_EQ(o1.stats().capacity, 3);  // ceil(0.25 * 10)
   EXPECT_EQ(o1.y.to_f64_vector(), o2.y.to_f64_vector());  // no dropout, no draws
-  Rng c(1);
-  EXPECT_EQ(moe_layer_forward(x, p, cfg, true, c).stats.capacity, 8);  // 2 * ceil(10/3)
+  CounterRng c(1, 0);
+  EXPECT_EQ(moe_layer_forward(x, p, cfg, true, c).stats().capacity, 8);  // 2 * ceil(10/3)
 }
 
 TEST(MoeLayer, F32MatchesF64) {
@@ -406,12 +406,12 @@ TEST(MoeLayer, SameBitsWithOneAndTwoThreads) {
     MoEConfig cfg = config(8);
     cfg.top2_policy = "sampling";
     cfg.expert_dropout = 0.1;
-    Rng rng(7);
+    CounterRng rng(7, 0);
     MoEOutput o = moe_layer_forward(in[0], from_inputs(in), cfg, true, rng);
     backward(add(sum(mul(o.y, random_f64({d.N, d.C}, 102).to(DType::F32))), o.l_aux));
     res[t].push_back(o.y.to_f32_vector());
     for (const Tensor& v : in) res[t].push_back(v.grad().to_f32_vector());
-    stats[t] = {o.stats.l_aux, o.stats.fraction_dropped, o.stats.router_entropy};
+    stats[t] = {o.stats().l_aux, o.stats().fraction_dropped, o.stats().router_entropy};
   }
   set_num_threads(old);
   for (size_t k = 0; k < res[0].size(); ++k) EXPECT_EQ(res[0][k], res[1][k]) << "tensor " << k;
@@ -456,7 +456,7 @@ TEST(MoeLayer, BadConfigurationsAreErrors) {
   const Dims d{4, 3, 5, 2};
   MoEParams p = params_f64(d, 110);
   Tensor x = random_f64({d.N, d.C}, 111);
-  Rng rng(0);
+  CounterRng rng(0, 0);
   EXPECT_THROW(moe_layer_forward(x, p, config(1), true, rng), Error);
   EXPECT_THROW(moe_layer_forward(x, p, config(3), true, rng), Error);  // wg has 2 rows
   MoEConfig bad = config(2);

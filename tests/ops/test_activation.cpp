@@ -103,20 +103,20 @@ TEST(Gelu, F32MatchesF64) {
 
 TEST(Dropout, IdentityInEvalOrWithZeroP) {
   Tensor x = param_f64({3, 4}, 10);
-  Rng rng(1);
-  const auto before = rng.state();
+  CounterRng rng(1, 0);
+  const uint64_t before = rng.offset;
   Tensor a = dropout(x, 0.5, /*training=*/false, rng);
   Tensor b = dropout(x, 0.0, /*training=*/true, rng);
   EXPECT_EQ(a.raw_data(), x.raw_data());  // the same tensor: no copy
   EXPECT_EQ(b.raw_data(), x.raw_data());
   EXPECT_EQ(a.meta(), x.meta());          // and no tape node
-  EXPECT_EQ(rng.state(), before);         // and no random numbers drawn
+  EXPECT_EQ(rng.offset, before);          // and no random numbers drawn
 }
 
 TEST(Dropout, MaskFractionAndScale) {
   const int64_t n = 200000;
   const double p = 0.3;
-  Rng rng(7);
+  CounterRng rng(7, 0);
   std::vector<float> y = dropout(Tensor::full({n}, 2.0), p, true, rng).to_f32_vector();
   int64_t dropped = 0;
   for (float v : y) {
@@ -135,7 +135,7 @@ TEST(Dropout, MaskFractionAndScale) {
 
 TEST(Dropout, DeterministicBySeed) {
   Tensor x = random_f64({1000}, 11);
-  Rng r1(42), r2(42), r3(43);
+  CounterRng r1(42, 0), r2(42, 0), r3(43, 0);
   std::vector<double> a = dropout(x, 0.5, true, r1).to_f64_vector();
   std::vector<double> b = dropout(x, 0.5, true, r2).to_f64_vector();
   std::vector<double> c = dropout(x, 0.5, true, r3).to_f64_vector();
@@ -145,17 +145,17 @@ TEST(Dropout, DeterministicBySeed) {
   // and the mask does not depend on the thread count
   const int before = num_threads();
   set_num_threads(1);
-  Rng r4(42);
+  CounterRng r4(42, 0);
   std::vector<double> d = dropout(random_f64({100000}, 12), 0.5, true, r4).to_f64_vector();
   set_num_threads(before);
-  Rng r5(42);
+  CounterRng r5(42, 0);
   EXPECT_EQ(dropout(random_f64({100000}, 12), 0.5, true, r5).to_f64_vector(), d);
 }
 
 TEST(Dropout, BackwardUsesTheForwardMask) {
   Tensor x = random_f64({5, 9}, 13, 0.5, 1.5);  // no zeros, so y == 0 <=> dropped
   x.set_requires_grad(true);
-  Rng rng(3);
+  CounterRng rng(3, 0);
   Tensor y = dropout(x, 0.4, true, rng);
   Tensor seed = Tensor::full({5, 9}, 1.0, DType::F64);
   backward(y, seed);
@@ -167,14 +167,30 @@ TEST(Dropout, BackwardUsesTheForwardMask) {
 TEST(Dropout, GradCheckWithFixedMask) {
   for (const Shape& s : {Shape{1}, Shape{7}, Shape{3, 5}, Shape{2, 3, 5}}) {
     expect_gradcheck([](const std::vector<Tensor>& in) {
-      Rng rng(99);  // reseeded on every call: the same mask each time
+      CounterRng rng(99, 0);  // reseeded on every call: the same mask each time
       return dropout(in[0], 0.35, true, rng);
     }, {param_f64(s, 14)});
   }
 }
 
+// The mask is a pure function of (seed, stream, index): the value the generator's documentation
+// promises, element by element, and a second draw continues the stream where the first stopped.
+TEST(Dropout, MaskIsPhiloxOfTheIndex) {
+  const double p = 0.5;
+  CounterRng rng(5, 3);
+  Tensor x = Tensor::full({10}, 1.0);
+  std::vector<float> a = dropout(x, p, true, rng).to_f32_vector();
+  EXPECT_EQ(rng.offset, 12u) << "10 values, rounded up to whole Philox blocks of 4";
+  for (int i = 0; i < 10; ++i) {
+    const bool keep = philox_uniform(5, 3, i) >= 0.5f;
+    EXPECT_EQ(a[i], keep ? 2.0f : 0.0f) << i;
+  }
+  std::vector<float> b = dropout(x, p, true, rng).to_f32_vector();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(b[i], philox_uniform(5, 3, 12 + i) >= 0.5f ? 2.0f : 0.0f);
+}
+
 TEST(Dropout, Errors) {
-  Rng rng(0);
+  CounterRng rng(0, 0);
   Tensor x = Tensor::zeros({4});
   EXPECT_THROW(dropout(x, 1.0, true, rng), Error);
   EXPECT_THROW(dropout(x, -0.1, true, rng), Error);

@@ -23,12 +23,11 @@ const std::vector<Dims> kDims = {{1, 1, 1, 1}, {1, 3, 2, 1}, {2, 5, 6, 3},
                                  {1, 7, 5, 1}, {3, 4, 8, 2}, {2, 6, 12, 4}};
 
 // out[b, t, h*hs + d] = sum_{u <= t} softmax_u(q.k / sqrt(hs)) * m[b, h, t, u] * v[u, d], where
-// m is drawn like the op documents (one uniform per causal entry in (b, h, t, u) order) when
-// p > 0, and 1 otherwise.
+// m is drawn like the op documents (entry (b, h, t, u) is Philox value ((b*NH + h)*T + t)*T + u
+// of the generator's stream, seed `seed`, stream 0) when p > 0, and 1 otherwise.
 std::vector<double> naive_attention(const std::vector<double>& qkv, Dims d, double p,
                                     uint64_t seed) {
   const int64_t B = d.B, T = d.T, C = d.C, NH = d.NH, hs = C / NH;
-  Rng rng(seed);
   std::vector<double> out(B * T * C, 0.0);
   auto at = [&](int64_t b, int64_t t, int64_t col) { return qkv[(b * T + t) * 3 * C + col]; };
   for (int64_t b = 0; b < B; ++b) {
@@ -46,7 +45,8 @@ std::vector<double> naive_attention(const std::vector<double>& qkv, Dims d, doub
         for (double& x : w) z += (x = std::exp(x - mx));
         for (int64_t u = 0; u <= t; ++u) {
           double m = 1.0;
-          if (p > 0.0) m = rng.uniform() >= p ? 1.0 / (1.0 - p) : 0.0;
+          const uint64_t index = static_cast<uint64_t>(((b * NH + h) * T + t) * T + u);
+          if (p > 0.0) m = philox_uniform(seed, 0, index) >= static_cast<float>(p) ? 1.0 / (1.0 - p) : 0.0;
           for (int64_t k = 0; k < hs; ++k)
             out[(b * T + t) * C + h * hs + k] += w[u] / z * m * at(b, u, 2 * C + h * hs + k);
         }
@@ -57,7 +57,7 @@ std::vector<double> naive_attention(const std::vector<double>& qkv, Dims d, doub
 }
 
 Tensor attn(const Tensor& qkv, int NH, double p = 0.0, uint64_t seed = 0) {
-  Rng rng(seed);
+  CounterRng rng(seed, 0);
   return causal_self_attention(qkv, NH, p, /*training=*/true, rng);
 }
 
@@ -157,10 +157,10 @@ TEST(Attention, GradCheckWithFixedDropoutMask) {
 
 TEST(Attention, EvalModeIgnoresDropout) {
   Tensor qkv = random_f64({2, 5, 3 * 6}, 8);
-  Rng rng(1);
-  const auto before = rng.state();
+  CounterRng rng(1, 0);
+  const uint64_t before = rng.offset;
   Tensor a = causal_self_attention(qkv, 3, 0.5, /*training=*/false, rng);
-  EXPECT_EQ(rng.state(), before);  // no random numbers drawn
+  EXPECT_EQ(rng.offset, before);  // no random numbers drawn
   EXPECT_EQ(a.to_f64_vector(), attn(qkv, 3, 0.0).to_f64_vector());
   EXPECT_NE(attn(qkv, 3, 0.5, 1).to_f64_vector(), a.to_f64_vector());
   EXPECT_EQ(attn(qkv, 3, 0.5, 1).to_f64_vector(), attn(qkv, 3, 0.5, 1).to_f64_vector());
@@ -201,7 +201,7 @@ TEST(Attention, SameBitsForAnyThreadCount) {
 }
 
 TEST(Attention, ShapeErrors) {
-  Rng rng(0);
+  CounterRng rng(0, 0);
   EXPECT_THROW(causal_self_attention(Tensor::zeros({2, 12}), 2, 0.0, false, rng), Error);
   EXPECT_THROW(causal_self_attention(Tensor::zeros({1, 2, 13}), 1, 0.0, false, rng), Error);
   EXPECT_THROW(causal_self_attention(Tensor::zeros({1, 2, 12}), 3, 0.0, false, rng), Error);
