@@ -32,6 +32,35 @@ __device__ Acc block_reduce_sum(Acc v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;
 }
+
+// Maximum of v over the block, returned to *every* thread (a row softmax needs it everywhere).
+// Max is exact in any order, so this one needs no care about order; it is here so that kernels
+// share one version.
+template <typename Acc>
+__device__ Acc block_reduce_max(Acc v) {
+  __shared__ Acc warp_max[32];
+  for (int off = 16; off > 0; off >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, off));
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();
+  if (lane == 0) warp_max[warp] = v;
+  __syncthreads();
+  const int nwarps = blockDim.x / 32;
+  v = lane < nwarps ? warp_max[lane] : warp_max[0];
+  for (int off = 16; off > 0; off >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+
+// Sum of v over the block, returned to every thread (thread 0's block_reduce_sum, broadcast).
+template <typename Acc>
+__device__ Acc block_reduce_sum_all(Acc v) {
+  __shared__ Acc total;
+  v = block_reduce_sum(v);
+  if (threadIdx.x == 0) total = v;
+  __syncthreads();
+  const Acc out = total;
+  __syncthreads();  // total may be overwritten by the next call
+  return out;
+}
 #endif
 
 // out[c] = sum over r of in[r * C + c]   (R, C) -> (C,), summed in Acc, rows in blocks of a fixed
