@@ -28,6 +28,6 @@ int main(int argc, char** argv) {
               << effective_config_text(flags, PROG_EVAL) << "threads: " << num_threads()
               << std::endl;
     if (flags.get_bool("speedup")) return run_speedup_mode(flags);
-    return run_evaluation(flags);
+    return run_evaluation(flags, program_device(flags));  // the model runs on --device
   });
 }

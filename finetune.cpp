@@ -10,7 +10,9 @@
 //
 // A thin main: parse flags -> print the effective configuration -> build -> fine-tune -> exit code.
 // Exit codes: 0 done, 1 bad input (message on stderr), 3 non-finite loss, 130 interrupted (saved).
-// Leaves out: the GPU (the model runs on the CPU until the CUDA path is wired into GPT).
+// The model runs on --device (default auto: the GPU when one is visible); checkpoints it writes
+// load on either device.
+// Leaves out: several GPUs (one process, one device).
 #include <iostream>
 
 #include "core/device.h"
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   using namespace moe;
   return run_program(argc, argv, PROG_FINETUNE, [](const Flags& flags) {
     FinetuneConfig cfg = finetune_config_from_flags(flags);
+    cfg.device = program_device(flags);  // the config's default is the CPU (tests build their own)
     std::cout << "moe-gpt finetune — Artetxe et al. (2021), SPEC §7: one linear head, all "
                  "parameters trained\n"
               << effective_config_text(flags, PROG_FINETUNE) << "threads: " << num_threads()

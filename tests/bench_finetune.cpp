@@ -20,7 +20,7 @@
 #include "finetune/classifier.h"
 #include "nn/gpt_io.h"
 #include "ops/softmax_xent.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
 
 using namespace moe;
 

@@ -16,7 +16,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "nn/gpt.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
 
 using namespace moe;
 

@@ -87,18 +87,45 @@ std::vector<int64_t> BlockDataset::epoch_order(int64_t epoch) const {
   return order;
 }
 
-void BlockDataset::next_train_batch(int B, int32_t* x, int32_t* y) {
-  CHECK(B >= 1, "batch size B = ", B, " must be at least 1. HINT: pass a positive --batch_size");
-  ASSERT_INTERNAL(x != nullptr && y != nullptr);
-  for (int b = 0; b < B; ++b) {
+std::vector<BlockDataset::Segment> BlockDataset::advance_train_cursor(int B) {
+  CHECK(B >= 1, "batch size B = ", B, " must be at least 1. HINT: pass a positive --batch-size");
+  std::vector<Segment> segs;
+  int64_t left = B;
+  while (left > 0) {
     if (cursor_.pos == num_train_blocks_) {  // epoch finished: next permutation
       cursor_.epoch += 1;
       cursor_.pos = 0;
       order_ = epoch_order(cursor_.epoch);
     }
-    const int64_t block = order_[static_cast<size_t>(cursor_.pos)];
-    cursor_.pos += 1;
-    copy_block(train_, block, T_, x + static_cast<size_t>(b) * T_, y + static_cast<size_t>(b) * T_);
+    const int64_t take = std::min(left, num_train_blocks_ - cursor_.pos);
+    segs.push_back(Segment{cursor_.epoch, cursor_.pos, take});
+    cursor_.pos += take;
+    left -= take;
+  }
+  return segs;
+}
+
+void BlockDataset::next_train_batch(int B, int32_t* x, int32_t* y) {
+  ASSERT_INTERNAL(x != nullptr && y != nullptr);
+  int64_t row = 0;
+  for (const Segment& seg : advance_train_cursor(B)) {
+    // order_ is the permutation of the last segment's epoch; an earlier segment (the end of the
+    // previous epoch) needs its own.
+    std::vector<int64_t> previous;
+    const std::vector<int64_t>* order = &order_;
+    if (seg.epoch != cursor_.epoch) order = &(previous = epoch_order(seg.epoch));
+    for (int64_t b = 0; b < seg.count; ++b, ++row)
+      copy_block(train_, (*order)[static_cast<size_t>(seg.pos + b)], T_,
+                 x + static_cast<size_t>(row) * T_, y + static_cast<size_t>(row) * T_);
+  }
+}
+
+void gather_train_blocks(int32_t* x, int32_t* y, const int32_t* tokens, const int32_t* order,
+                         int64_t pos, int64_t count, int T) {
+  for (int64_t b = 0; b < count; ++b) {
+    const int32_t* p = tokens + static_cast<int64_t>(order[pos + b]) * T;
+    std::copy(p, p + T, x + b * T);
+    std::copy(p + 1, p + 1 + T, y + b * T);
   }
 }
 

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/dispatch.h"
+
 namespace moe {
 
 class BlockDataset {
@@ -48,6 +50,16 @@ class BlockDataset {
   // says how many rows were written (0 once first_block >= num_val_blocks()). Rows past
   // *n_filled are set to 0, which is a real token id: callers must use only the first n_filled.
   void val_batch(int64_t first_block, int B, int32_t* x, int32_t* y, int* n_filled) const;
+
+  // Where the next B train blocks come from, advancing the cursor exactly as next_train_batch
+  // does: one segment of the epoch's order, or two when the batch crosses into the next epoch.
+  // (The GPU trainer gathers the blocks itself from a device copy of the stream: no per-step
+  // copy from the host, src/train/batcher.h.)
+  struct Segment {
+    int64_t epoch = 0, pos = 0, count = 0;
+  };
+  std::vector<Segment> advance_train_cursor(int B);
+  const std::vector<int32_t>& train_tokens() const { return train_; }
 
   // Train block `i` in stream order (not shuffled), x and y: (T,) each. For tests and tools.
   void train_block(int64_t i, int32_t* x, int32_t* y) const;
@@ -78,5 +90,15 @@ class BlockDataset {
   Cursor cursor_;
   std::vector<int64_t> order_;  // (num_train_blocks,) permutation for cursor_.epoch
 };
+
+// x, y (count, T) = the train blocks order[pos], ..., order[pos + count - 1] of `tokens`: row b of
+// x is tokens [i*T, i*T + T) and of y tokens [i*T + 1, i*T + T] for i = order[pos + b].
+void gather_train_blocks(int32_t* x, int32_t* y, const int32_t* tokens, const int32_t* order,
+                         int64_t pos, int64_t count, int T);
+MOE_CUDA_BEGIN
+void gather_train_blocks_cuda(int32_t* x, int32_t* y, const int32_t* tokens,
+                              const int32_t* order, int64_t pos, int64_t count, int T)
+    MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -11,6 +11,8 @@
 // No token is predicted twice and no context crosses into a window from the one before (beyond
 // that one token), which is what "non-overlapping blocks" means for a model with T positions.
 // The last window may be shorter.
+// Batching: `batch_size` windows go to the scorer in one call; with GPTScorer that is one forward
+// pass on the model's device, and only the windows' per-token log-probabilities come back.
 //
 // Left out: sliding-window (strided) evaluation, which gives every token a long context at T
 // times the cost; per-document resets of the context.

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "core/check.h"
+#include "core/device.h"
 #include "data/bpe.h"
 #include "eval/check_data.h"
 #include "eval/metrics.h"
@@ -88,13 +89,13 @@ double meta_number(const Checkpoint& ck, const char* key) {
   try { return std::stod(ck.get_meta(key)); } catch (const std::exception&) { return kNaN; }
 }
 
-Session load_session(const Flags& flags) {
+Session load_session(const Flags& flags, Device device) {
   const std::string path = flags.get_str("ckpt");
   CHECK(!path.empty(), "eval needs a model: --ckpt FILE (a checkpoint written by train). "
         "HINT: --speedup and --check-data need no checkpoint");
   Session s;
   const Checkpoint ck = load_checkpoint(path);
-  s.model = gpt_from_checkpoint(ck);
+  s.model = gpt_from_checkpoint(ck, device);  // the checkpoint's CPU tensors are copied over
   s.tok = std::make_unique<BpeTokenizer>(tokenizer_from_checkpoint(ck));
   ResultsFile& r = s.results;
   r.checkpoint = path;
@@ -221,10 +222,14 @@ std::string results_name(const Flags& flags) {
 
 }  // namespace
 
-int run_evaluation(const Flags& flags) {
+int run_evaluation(const Flags& flags, Device device) {
   const std::vector<std::string> tasks = expand_task_list(task_flag(flags));
   const bool all = task_flag(flags) == "all";
-  Session s = load_session(flags);
+  Session s = load_session(flags, device);
+  // The largest GPU buffers of an evaluation are one call's hidden states (batch x T x C) and
+  // logits (rows x V): both shrink with --batch-size.
+  if (device.is_cuda())
+    cuda_set_oom_hint(str_cat("lower --batch-size (now ", flags.get_int("batch-size"), ")"));
   const GPTConfig& c = s.model->config();
   std::cout << "model: L" << c.n_layer << " C" << c.d_model << " NH" << c.n_head << " T"
             << c.seq_len << " V" << c.vocab_size << (c.is_moe() ? str_cat(" E", c.moe_experts) : "")

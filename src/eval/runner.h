@@ -2,9 +2,11 @@
 // main (SPEC §6, §8).
 //
 //   run_evaluation   --ckpt FILE --task all|ppl|<task>[,<task>...]: load the model and tokenizer
-//                    from the checkpoint, run each task in its paper setting (or --shots k),
-//                    perplexity on --ppl-data, print the table, write the results JSON
-//   run_speedup_mode --speedup --dense a.json,... --moe b.json,...: the speedup factor (speedup.h)
+//                    from the checkpoint onto the chosen device, run each task in its paper
+//                    setting (or --shots k), perplexity on --ppl-data, print the table, write the
+//                    results JSON
+//   run_speedup_mode --speedup --dense a.json,... --moe b.json,...: the speedup factor (speedup.h);
+//                    results files only: no model, no device work
 //   run_check_data   --check-data DIR: every evaluation file parses with its official count
 // Each returns the process exit code (0 = success) and throws moe::Error on bad input.
 //
@@ -14,11 +16,16 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
+
 namespace moe {
 
 class Flags;
 
-int run_evaluation(const Flags& flags);
+// `device`: where the model is built and every forward runs (eval.cpp passes the program's
+// --device). The default, the CPU, keeps in-process callers (tests) on the CPU whatever GPU the
+// machine has.
+int run_evaluation(const Flags& flags, Device device = cpu());
 int run_speedup_mode(const Flags& flags);
 int run_check_data(const Flags& flags);
 

@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/check.h"
 #include "nn/gpt.h"
+#include "ops/embedding.h"
 #include "ops/linear.h"
 #include "ops/softmax_xent.h"
 
@@ -132,14 +133,15 @@ std::vector<std::vector<double>> GPTScorer::token_logprobs_from(
   CHECK(L <= context_length(), "a sequence of ", L, " tokens is longer than the context (",
         context_length(), ")");
   // ids (B, L): right-padded with </s>; padding follows every real token, so causal attention
-  // never lets it reach a real position.
+  // never lets it reach a real position. forward_hidden moves them to the model's device.
   std::vector<int32_t> ids(static_cast<size_t>(B) * L, eos_id_);
   for (int b = 0; b < B; ++b) std::copy(seqs[b].begin(), seqs[b].end(), ids.begin() + b * L);
-  const Tensor h = model_.forward_hidden(Tensor::from_i32(ids, {B, L}), false, rng_).contiguous();
-  const int C = static_cast<int>(h.size(2));
-  const float* hp = h.data<float>();  // (B, L, C)
+  const Tensor h = model_.forward_hidden(Tensor::from_i32(ids, {B, L}), false, rng_);
+  const int64_t C = h.size(2);
+  const Tensor h_rows = h.contiguous().view({static_cast<int64_t>(B) * L, C});  // (B*L, C)
+  const Device dev = h_rows.device();
 
-  // Position i of sequence b is predicted by the hidden state at i-1. Gather the rows asked for.
+  // Position i of sequence b is predicted by the hidden state at i-1, row b*L + i-1 of h_rows.
   std::vector<std::pair<int, int>> where;  // (b, i) per gathered row
   for (int b = 0; b < B; ++b) {
     out[b].assign(seqs[b].size(), 0.0);
@@ -152,20 +154,26 @@ std::vector<std::vector<double>> GPTScorer::token_logprobs_from(
   // 50k vocabulary and long perplexity blocks.
   const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, (int64_t{1} << 25) / V));
   for (size_t r0 = 0; r0 < where.size(); r0 += chunk) {
-    const size_t M = std::min(chunk, where.size() - r0);
-    Tensor rows = Tensor::empty({static_cast<int64_t>(M), C});  // (M, C)
-    std::vector<int32_t> targets(M);
-    float* rp = rows.data<float>();
-    for (size_t m = 0; m < M; ++m) {
-      const auto [b, i] = where[r0 + m];
-      std::copy_n(hp + (static_cast<size_t>(b) * L + (i - 1)) * C, C, rp + m * C);
-      targets[m] = seqs[b][static_cast<size_t>(i)];
+    const int64_t M = static_cast<int64_t>(std::min(chunk, where.size() - r0));
+    // The row numbers and targets are known on the host; they travel to the device (a copy
+    // that does not wait for the GPU), and the gather, the output layer and the log-softmax
+    // all run where the hidden states are. Only the (M,) NLLs come back.
+    std::vector<int32_t> rows_idx(static_cast<size_t>(M)), targets(static_cast<size_t>(M));
+    for (int64_t m = 0; m < M; ++m) {
+      const auto [b, i] = where[r0 + static_cast<size_t>(m)];
+      rows_idx[static_cast<size_t>(m)] = b * L + (i - 1);
+      targets[static_cast<size_t>(m)] = seqs[b][static_cast<size_t>(i)];
     }
-    const Tensor logits = linear(rows, wte, Tensor());  // (M, V)
+    // A gather of table rows is an embedding lookup into h_rows (bitwise a copy on both
+    // devices, so the CPU path gives exactly what the host-side copy gave).
+    const Tensor rows = embedding(Tensor::from_i32(rows_idx, {M}).to(dev), h_rows);  // (M, C)
+    const Tensor logits = linear(rows, wte, Tensor());                                 // (M, V)
     const std::vector<double> nll =
-        cross_entropy_rows(logits, Tensor::from_i32(targets, {static_cast<int64_t>(M)}))
-            .to_f64_vector();
-    for (size_t m = 0; m < M; ++m) out[where[r0 + m].first][where[r0 + m].second] = -nll[m];
+        cross_entropy_rows(logits, Tensor::from_i32(targets, {M}).to(dev)).to_f64_vector();
+    for (int64_t m = 0; m < M; ++m) {
+      const auto [b, i] = where[r0 + static_cast<size_t>(m)];
+      out[b][static_cast<size_t>(i)] = -nll[static_cast<size_t>(m)];
+    }
   }
   return out;
 }

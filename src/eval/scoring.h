@@ -62,6 +62,12 @@ class LanguageModelScorer {
 // it from changing any real position. The tied output layer (h @ wte^T, as GPT::forward_logits)
 // is applied only to the positions asked for, and log p comes from cross_entropy_rows (a stable
 // log-softmax per row). A test checks the result against forward_logits.
+// Devices: everything runs on the model's device (the GPU when the program chose it). The host
+// builds the padded ids, the row numbers of the positions asked for and their targets (it knows
+// them already) and sends them over; the rows are gathered from the hidden states there (an
+// embedding lookup into the (B*L, C) states), multiplied by the tied embedding and turned into
+// NLLs there, and only the NLL vector — one number per scored position — comes back, once per
+// chunk of rows (a chunk keeps the (rows, V) logits near 128 MB; usually one chunk per call).
 class GPTScorer : public LanguageModelScorer {
  public:
   GPTScorer(GPT& model, int eos_id);

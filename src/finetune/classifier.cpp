@@ -24,21 +24,28 @@ std::string join_labels(const std::vector<std::string>& labels) {
 }  // namespace
 
 SequenceClassifier::SequenceClassifier(const Checkpoint& ck, const TaskInfo& task,
-                                       double dropout, uint64_t seed)
+                                       double dropout, uint64_t seed, Device device)
     : task_(task) {
   tok_ = tokenizer_from_checkpoint(ck);
   // The checkpoint records the pretraining dropout; fine-tuning picks its own (--dropout). A
   // shallow copy of the checkpoint (tensors are shared, not copied) carries the new value.
   Checkpoint with_dropout = ck;
   with_dropout.set_meta("dropout", str_cat(dropout));
-  gpt_ = gpt_from_checkpoint(with_dropout);
+  gpt_ = gpt_from_checkpoint(with_dropout, device);
   CHECK(tok_.vocab_size() <= gpt_->config().vocab_size, "checkpoint ", ck.path, ": its tokenizer has ",
         tok_.vocab_size(), " tokens but the model only ", gpt_->config().vocab_size,
         " embeddings. HINT: the checkpoint was not written by moe-gpt's train");
   for (const auto& [name, t] : gpt_->params().all()) params_.add(name, t);
-  load_or_init_head(ck, seed);
-  params_.add("head.weight", head_w_);
-  params_.add("head.bias", head_b_);
+  load_or_init_head(ck, seed);  // on the CPU: from the checkpoint or drawn from the seed
+  // The head joins the model on its device before it is registered, so AdamW's moments and the
+  // gradients are made there too.
+  head_w_ = head_w_.to(device);
+  head_b_ = head_b_.to(device);
+  // add() marks its argument requires-grad and returns it: keep that handle, since a tensor
+  // without autograd state gets a fresh one in the registry's copy, and forward() would then use
+  // a head the tape does not see (no gradient, never trained).
+  head_w_ = params_.add("head.weight", head_w_);
+  head_b_ = params_.add("head.bias", head_b_);
   for (const char* key : kPretrainKeys) {
     if (ck.has_meta(std::string("pretrain.") + key))  // already a fine-tuned checkpoint
       pretrain_meta_.push_back({std::string("pretrain.") + key, ck.get_meta(std::string("pretrain.") + key)});

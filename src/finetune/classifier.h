@@ -16,6 +16,11 @@
 // (AdamW then neither moves nor decays it). A dense model has no such names: the flags are
 // accepted and freeze nothing, and the program says so.
 //
+// Devices: the GPT and the head are built on one device (the GPT from the checkpoint's CPU
+// tensors; the head drawn on the CPU from the seed, then moved, so a seed gives the same head on
+// both devices). save() works from either device: the checkpoint writer copies device tensors to
+// the CPU, so a checkpoint written from the GPU loads on the CPU and the other way round.
+//
 // Checkpoints. A fine-tuned checkpoint is a pretraining checkpoint (config, "param/<name>",
 // tokenizer) plus "head/weight", "head/bias" and meta "finetune.task", "finetune.num-classes",
 // "finetune.labels", so eval can read it as a plain GPT and finetune can continue from it. Loading
@@ -41,10 +46,14 @@ class SequenceClassifier {
  public:
   // Build the GPT the checkpoint describes with its parameters, with dropout `dropout` (the
   // fine-tuning value, not the pretraining one), and a head for `task`: loaded from a fine-tuned
-  // checkpoint of the same number of classes, else freshly initialised from `seed`.
-  SequenceClassifier(const Checkpoint& ck, const TaskInfo& task, double dropout, uint64_t seed);
+  // checkpoint of the same number of classes, else freshly initialised from `seed`. Everything
+  // (GPT and head) lives on `device`; the checkpoint may come from either device.
+  SequenceClassifier(const Checkpoint& ck, const TaskInfo& task, double dropout, uint64_t seed,
+                     Device device = cpu());
 
-  // ids (B, L) i32 right-padded, lengths (B,) i32  ->  logits (B, K). L <= the model's T.
+  // ids (B, L) i32 right-padded (any device: moved to the model's), lengths (B,) i32 on the host
+  // (read there to find each row's last token, finetune/last_token.h)  ->  logits (B, K) on the
+  // model's device. L <= the model's T.
   Tensor forward(const Tensor& ids, const Tensor& lengths, bool training, CounterRng& rng);
   // The MoE load-balancing loss of the last forward (undefined for a dense model).
   const Tensor& aux_loss() const { return gpt_->aux_loss(); }
@@ -52,6 +61,7 @@ class SequenceClassifier {
   // Every trainable tensor: the GPT's (same names as in pretraining) + "head.weight", "head.bias".
   ParamRegistry& params() { return params_; }
   GPT& gpt() { return *gpt_; }
+  Device device() const { return gpt_->device(); }
   const BpeTokenizer& tokenizer() const { return tok_; }
   const TaskInfo& task() const { return task_; }
   int context() const { return gpt_->config().seq_len; }
@@ -67,7 +77,7 @@ class SequenceClassifier {
   TaskInfo task_;
   BpeTokenizer tok_;
   std::unique_ptr<GPT> gpt_;
-  Tensor head_w_, head_b_;  // (K, C), (K,)
+  Tensor head_w_, head_b_;  // (K, C), (K,) on the model's device
   ParamRegistry params_;
   bool head_from_checkpoint_ = false;
   std::vector<std::pair<std::string, std::string>> pretrain_meta_;  // carried into saves

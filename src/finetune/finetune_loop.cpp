@@ -137,6 +137,14 @@ void Finetuner::write_results(bool interrupted) const {
   fs::rename(tmp, results_path_);
 }
 
+int Finetuner::report_nonfinite() const {
+  std::cerr << "error: the fine-tuning loss or gradient is not finite at step " << step_ + 1
+            << "; that update and the later ones were not applied, and nothing was saved after it"
+            << (best_epoch_ > 0 ? "; best.bin is kept" : "")
+            << ". HINT: lower --lr, or set --clip-grad 1.0\n";
+  return 3;
+}
+
 int Finetuner::save_interrupted(int epoch) const {
   const std::string path = (fs::path(cfg_.out_dir) / "interrupted.bin").string();
   model_->save(path, save_meta(epoch, NAN));
@@ -175,15 +183,14 @@ int Finetuner::run() {
     const int64_t steps_before = step_;
     const double loss = train_epoch(epoch);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (interrupt_flag().load()) {
-      code = save_interrupted(epoch);
+    // train_epoch read the optimizer's non-finite flag on its way out (also when interrupted):
+    // a poisoned model is never saved, not even to interrupted.bin.
+    if (!std::isfinite(loss)) {
+      code = report_nonfinite();
       break;
     }
-    if (!std::isfinite(loss)) {
-      std::cerr << "error: the fine-tuning loss is not finite at step " << step_ + 1
-                << "; stopping without updating the model" << (best_epoch_ > 0 ? "; best.bin is kept" : "")
-                << ". HINT: lower --lr, or set --clip-grad 1.0\n";
-      code = 3;
+    if (interrupt_flag().load()) {
+      code = save_interrupted(epoch);
       break;
     }
     const double acc = evaluate();

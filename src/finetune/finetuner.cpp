@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "core/autograd.h"
+#include "core/device.h"
 #include "ops/elementwise.h"
 #include "ops/softmax_xent.h"
 
@@ -36,8 +37,11 @@ Finetuner::Finetuner(const FinetuneConfig& cfg)
   data_ = prepare_task_data(cfg.data);
   {
     Checkpoint ck = load_checkpoint(cfg.ckpt);  // released at the end of this scope
-    model_ = std::make_unique<SequenceClassifier>(ck, data_.task, cfg.dropout, cfg.seed);
+    model_ = std::make_unique<SequenceClassifier>(ck, data_.task, cfg.dropout, cfg.seed, cfg.device);
   }
+  // A batch's activations (batch x T x C per layer) are what fills the GPU.
+  if (cfg.device.is_cuda())
+    cuda_set_oom_hint(str_cat("lower --batch-size (now ", cfg.batch_size, ")"));
   // SPEC §3 step 2: f > 0 gives MoE layers Cap = ceil(f * N) at evaluation (no effect on dense).
   if (cfg.eval_capacity_fraction > 0) model_->gpt().set_eval_capacity_fraction(cfg.eval_capacity_fraction);
   lr_scale_.assign(model_->params().all().size(), 1.0);
@@ -65,6 +69,15 @@ Finetuner::Finetuner(const FinetuneConfig& cfg)
   progress_tty_ = isatty(STDERR_FILENO) != 0;
 }
 
+bool Finetuner::stop_if_nonfinite() {
+  const int64_t bad = opt_->first_nonfinite_step();  // reads the device flag (a wait)
+  if (bad == 0) return false;
+  // The optimizer applied steps 1 .. bad-1 only (it skips the bad one and every later one): count
+  // those, so steps_done() and the saved metadata tell what the weights really saw.
+  step_ -= opt_->steps_taken() - (bad - 1);
+  return true;
+}
+
 double Finetuner::train_epoch(int epoch) {
   const int64_t n = static_cast<int64_t>(train_enc_.size()), B = cfg_.batch_size;
   std::vector<int64_t> order(n);
@@ -72,41 +85,58 @@ double Finetuner::train_epoch(int epoch) {
   for (int64_t i = n - 1; i > 0; --i)  // a fresh seeded shuffle every epoch
     std::swap(order[i], order[static_cast<int64_t>(order_rng_.below(static_cast<uint64_t>(i + 1)))]);
   const int32_t pad = model_->tokenizer().eos_id();  // any valid id: padding is never read
+  const Device dev = model_->device();
   const auto t0 = std::chrono::steady_clock::now();
-  double loss_sum = 0.0, window = 0.0;
+  // Nothing is read from the device per step, so the GPU never waits for the host. Each step's
+  // cross-entropy is added to `window`, a () tensor on the device; the window is read (one wait)
+  // only at --log-every steps and at the end of the epoch, and the epoch's sum is kept on the
+  // host in double from those reads. The optimizer decides on the device whether a step is
+  // finite (the loss is its guard); its flag is read at the same moments.
+  Tensor window = Tensor::zeros({}, DType::F32, dev);
+  double epoch_sum = 0.0;
   int64_t batches = 0, in_window = 0;
+  Tensor gnorm;  // () on the device: the last step's gradient norm
   for (int64_t begin = 0; begin < n; begin += B) {
     const int64_t end = std::min(n, begin + B);
-    Batch b = make_batch(train_enc_, order, begin, end, pad);
+    Batch b = make_batch(train_enc_, order, begin, end, pad);  // host tensors
     const double lr = lr_at(step_, total_steps_, warmup_steps_, cfg_.lr);
+    // ids go to the device inside forward_hidden; lengths stay on the host (last_token reads them
+    // there); labels are needed where the logits are.
     Tensor logits = model_->forward(b.ids, b.lengths, true, dropout_rng_);  // (B, K)
-    Tensor loss = softmax_cross_entropy(logits, b.labels);                  // () mean over rows
-    const double ce = loss.item();
+    const Tensor ce = softmax_cross_entropy(logits, b.labels.to(dev));    // () mean over rows
+    Tensor loss = ce;
     const Tensor& aux = model_->aux_loss();
     if (aux.defined() && cfg_.aux_loss_weight > 0) loss = add(loss, scale(aux, cfg_.aux_loss_weight));
-    if (!std::isfinite(loss.item())) return NAN;  // the caller stops; nothing was updated
-    backward(loss);
-    const double gnorm = opt_->step(lr, &lr_scale_);
+    backward(loss);  // a non-finite loss still runs; the optimizer then skips the update
+    gnorm = opt_->step(lr, &lr_scale_, loss.detach());
     model_->params().zero_grad();
+    add_inplace(window, ce.detach());
     ++step_;
     ++batches;
-    loss_sum += ce;
-    window += ce;
     ++in_window;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (step_ % cfg_.log_every == 0) {
-      log_line(str_cat("{\"epoch\":", epoch, ",\"step\":", step_, ",\"loss\":", window / in_window,
-                       aux.defined() ? str_cat(",\"aux_loss\":", aux.item()) : std::string(),
-                       ",\"lr\":", lr, ",\"grad_norm\":", gnorm, ",\"examples_per_s\":",
-                       static_cast<double>(end) / elapsed, "}"));
-      window = 0.0;
+    const bool interrupted = interrupt_flag().load();
+    const bool log_now = step_ % cfg_.log_every == 0;
+    if (log_now || end == n || interrupted) {  // read back: this waits for the step to finish
+      if (stop_if_nonfinite()) return NAN;  // the caller stops; the bad update was not applied
+      const double w = window.item();
+      epoch_sum += w;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (log_now)
+        log_line(str_cat("{\"epoch\":", epoch, ",\"step\":", step_, ",\"loss\":", w / in_window,
+                         aux.defined() ? str_cat(",\"aux_loss\":", aux.item()) : std::string(),
+                         ",\"lr\":", lr, ",\"grad_norm\":", gnorm.item(), ",\"examples_per_s\":",
+                         static_cast<double>(end) / elapsed, "}"));
+      window.fill(0.0);
       in_window = 0;
     }
-    progress(str_cat("epoch ", epoch, "/", cfg_.epochs), end, n, loss_sum / batches, elapsed,
-             end == n);
-    if (interrupt_flag().load()) break;  // run() saves and exits
+    // The loss shown is the epoch's mean up to the last read (not re-read for the bar).
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress(str_cat("epoch ", epoch, "/", cfg_.epochs), end, n,
+             batches > in_window ? epoch_sum / static_cast<double>(batches - in_window) : NAN,
+             elapsed, end == n);
+    if (interrupted) break;  // run() saves and exits
   }
-  return batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
+  return batches > 0 ? epoch_sum / static_cast<double>(batches) : 0.0;
 }
 
 double Finetuner::evaluate() {
@@ -131,7 +161,7 @@ double Finetuner::evaluate() {
     Batch b = make_batch(dev_enc_, order, begin, end, pad);
     Tensor logits = model_->forward(b.ids, b.lengths, false, unused);  // (B, K)
     const int64_t K = logits.size(1);
-    const std::vector<float> z = logits.to_f32_vector();
+    const std::vector<float> z = logits.to_f32_vector();  // the one read of the batch: (B, K)
     const std::vector<int32_t> y = b.labels.to_i32_vector();
     for (int64_t r = 0; r < end - begin; ++r) {
       const float* row = z.data() + r * K;

@@ -4,14 +4,23 @@
 // Loss per batch: mean cross-entropy of the head's logits, plus aux_loss_weight times the MoE
 // load-balancing loss (SPEC §3 step 10) when the model has one (0 drops it; dense: nothing).
 // Schedule: AdamW (SPEC §5 settings from the flags) with linear warmup over the first
-// `warmup` fraction of all steps and linear decay to 0 at the last step (train/adamw.h lr_at).
+// `warmup` fraction of all steps and linear decay to 0 at the last step (optim/adamw.h lr_at).
 // Determinism: the head init, the epoch shuffles and the dropout masks all come from --seed, and
 // every CPU kernel is deterministic, so a seed reproduces a run bit for bit.
+// Devices: the model, its head and the optimizer state live on `device` (finetune.cpp passes the
+// program's --device; the default is the CPU). A training step reads nothing back: the loss is
+// summed on the device and AdamW skips a non-finite step there (optim/adamw.h). The host reads the
+// loss window, the gradient norm, the aux loss and the optimizer's non-finite flag at --log-every
+// steps and at the end of an epoch (or on Ctrl-C); evaluation reads each batch's (B, K) logits.
+// A non-finite step is therefore noticed up to --log-every steps late; those steps changed
+// nothing (the optimizer skips every step from the bad one on), and no checkpoint is written
+// after it.
 //
 // Outputs in out_dir: best.bin (the best dev epoch, written atomically when dev accuracy
 // improves), results.json (written atomically after every epoch, see notes/finetune.md),
 // log.jsonl (one line per --log-every steps and per epoch), interrupted.bin (Ctrl-C).
-// Exit codes of run(): 0 done, 3 non-finite loss (stops before updating; best.bin is kept),
+// Exit codes of run(): 0 done, 3 non-finite loss or gradient (that update and later ones were
+// not applied; best.bin is kept, nothing else is written),
 // 130 interrupted (state saved to interrupted.bin).
 // What it leaves out: gradient accumulation, early stopping, resuming an interrupted run (the
 // interrupted checkpoint can be given back as --ckpt to continue from its weights).
@@ -27,7 +36,7 @@
 #include "finetune/classifier.h"
 #include "finetune/encode.h"
 #include "finetune/task_data.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
 
 namespace moe {
 
@@ -45,6 +54,7 @@ struct FinetuneConfig {
   double aux_loss_weight = 0.01;
   double eval_capacity_fraction = 0.0;  // MoE eval capacity (SPEC §3 step 2); 0 = training rule
   bool quiet = false;                   // no stdout lines, no progress bar (tests)
+  Device device = cpu();                // where the model runs (finetune.cpp: --device)
 };
 
 struct EpochResult {
@@ -56,8 +66,9 @@ class Finetuner {
  public:
   explicit Finetuner(const FinetuneConfig& cfg);  // loads the checkpoint, reads and encodes data
 
-  // One pass over the shuffled training set; returns the mean training loss (NaN if a batch's
-  // loss was not finite: nothing was updated by that batch).
+  // One pass over the shuffled training set; returns the mean training loss (NaN if a step's
+  // loss or gradient was not finite: the optimizer applied nothing from that step on, and
+  // steps_done() counts only the steps before it).
   double train_epoch(int epoch);
   double evaluate();                   // dev accuracy in [0, 1]
   int run();                           // the whole run (see the file comment); exit code
@@ -81,6 +92,10 @@ class Finetuner {
                 bool force) const;
   void write_results(bool interrupted) const;
   int save_interrupted(int epoch) const;  // interrupted.bin + results; returns 130
+  // Reads the optimizer's non-finite flag (a wait for the device); if a step was skipped, rewinds
+  // step_ to the steps really applied and returns true.
+  bool stop_if_nonfinite();
+  int report_nonfinite() const;           // the error message; returns 3
   std::vector<std::pair<std::string, std::string>> save_meta(int epoch, double acc) const;
 
   FinetuneConfig cfg_;

@@ -20,8 +20,9 @@ Tensor gather_rows(const Tensor& x_in, const Tensor& index_in) {
   CHECK(index_in.defined() && index_in.dtype() == DType::I32,
         "gather_rows: index must be an i32 tensor");
   check_shape(index_in, {B}, "gather_rows: index");
-  Tensor index = index_in.contiguous();
-  const int32_t* ip = index.data<int32_t>();
+  // The index is read on the host (range check, flat row numbers). Callers keep it there (the
+  // fine-tuning batch's lengths are host data); one on a device is copied back, which waits.
+  const std::vector<int32_t> ip = index_in.to_i32_vector();
   std::vector<int32_t> flat(B);  // (B,) row b*T + index[b] of x seen as (B*T, C)
   for (int64_t b = 0; b < B; ++b) {
     CHECK(ip[b] >= 0 && ip[b] < Tn, "gather_rows: index[", b, "] = ", ip[b],
@@ -29,8 +30,10 @@ Tensor gather_rows(const Tensor& x_in, const Tensor& index_in) {
     flat[b] = static_cast<int32_t>(b * Tn + ip[b]);
   }
   // Picking one row per sequence is an embedding lookup into x viewed as a (B*T, C) table, so the
-  // embedding op's forward (gather) and backward (scatter-add into zeros) are exactly this op's.
-  return embedding(Tensor::from_i32(flat, {B}), reshape(x_in, {B * Tn, C}));  // (B, C)
+  // embedding op's forward (gather) and backward (scatter-add into zeros) are exactly this op's,
+  // on x's device: the flat row numbers go there (a host-to-device copy, no wait for the GPU).
+  const Tensor rows = Tensor::from_i32(flat, {B}).to(x_in.device());
+  return embedding(rows, reshape(x_in, {B * Tn, C}));  // (B, C)
 }
 
 Tensor last_token(const Tensor& hidden, const Tensor& lengths) {
@@ -39,7 +42,7 @@ Tensor last_token(const Tensor& hidden, const Tensor& lengths) {
         "last_token: lengths must be an i32 tensor");
   const int64_t B = hidden.size(0), Tn = hidden.size(1);
   check_shape(lengths, {B}, "last_token: lengths");
-  std::vector<int32_t> len = lengths.to_i32_vector();
+  const std::vector<int32_t> len = lengths.to_i32_vector();  // host data (see last_token.h)
   std::vector<int32_t> idx(B);
   for (int64_t b = 0; b < B; ++b) {
     CHECK(len[b] >= 1 && len[b] <= Tn, "last_token: sequence ", b, " has length ", len[b],

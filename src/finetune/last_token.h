@@ -14,8 +14,12 @@
 // last_token(hidden, lengths) is gather_rows at index = lengths - 1, with the lengths checked
 // (1 <= length <= T): a length of 0 would read position -1, a length > T would read past the row.
 //
-// What it leaves out: gathering several positions per row, a CUDA kernel (the head is (B, C),
-// tiny next to the model; the lead moves it to the GPU with the rest of the model).
+// Devices: the gather runs on x's device (the embedding op's CUDA kernel on the GPU, bitwise the
+// CPU's copy). The index / lengths are read on the host — they are checked there and turned into
+// flat row numbers — so callers keep them as host tensors (a batch's lengths are made on the
+// host); only the (B,) row numbers travel to the device, a copy that does not wait for the GPU.
+// A device index also works, but reading it back waits for the GPU: avoid it in a training loop.
+// What it leaves out: gathering several positions per row, a kernel of its own.
 #pragma once
 #include <cstdint>
 
@@ -23,11 +27,12 @@
 
 namespace moe {
 
-// x (B, T, C) f32/f64, index (B,) i32 with 0 <= index[b] < T  ->  (B, C). Gradient to x only.
+// x (B, T, C) f32/f64 on any device, index (B,) i32 (host) with 0 <= index[b] < T  ->  (B, C)
+// on x's device. Gradient to x only.
 Tensor gather_rows(const Tensor& x, const Tensor& index);
 
-// hidden (B, T, C), lengths (B,) i32 with 1 <= lengths[b] <= T  ->  (B, C): the state at the
-// last real token of each right-padded sequence.
+// hidden (B, T, C), lengths (B,) i32 (host) with 1 <= lengths[b] <= T  ->  (B, C): the state at
+// the last real token of each right-padded sequence.
 Tensor last_token(const Tensor& hidden, const Tensor& lengths);
 
 }  // namespace moe

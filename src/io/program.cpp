@@ -10,6 +10,8 @@
 
 namespace moe {
 
+Device program_device(const Flags& flags) { return resolve_device(flags.get_str("device")); }
+
 int run_program(int argc, char** argv, Program prog, const std::function<int(const Flags&)>& body) {
   try {
     Flags flags = parse_flags(argc, argv, prog);
@@ -17,10 +19,14 @@ int run_program(int argc, char** argv, Program prog, const std::function<int(con
       std::cout << usage_text(prog);
       return 0;
     }
-    CHECK(flags.get_str("device") == "cpu", "--device cuda: ", program_name(prog),
-          " on the GPU is not wired up yet (only device storage is). HINT: use --device cpu");
     if (flags.get_int("threads") > 0) set_num_threads(static_cast<int>(flags.get_int("threads")));
-    devices_init();
+    const Device dev = program_device(flags);  // checks --device before any work starts
+    cuda_set_allow_tf32(flags.get_bool("tf32"));
+    std::cout << "device: " << describe_device(dev)
+              << (dev.is_cuda() ? (flags.get_bool("tf32") ? " (TF32 matrix products)"
+                                                         : " (strict f32 matrix products)")
+                                : "")
+              << std::endl;
     return body(flags);
   } catch (const std::exception& e) {  // moe::Error and anything the standard library throws
     std::cerr << "error: " << e.what() << std::endl;

@@ -4,9 +4,13 @@
 #pragma once
 #include <functional>
 
+#include "core/tensor.h"
 #include "io/flags.h"
 
 namespace moe {
+
+// The device --device names (auto: the GPU when one is visible); CHECK-fails with the reason.
+Device program_device(const Flags& flags);
 
 // Parse the flags of `prog`, answer --help, set up threads and devices, then run `body`;
 // returns the exit code for main(). `body` returns its own code (0, 3, 130, ...).

@@ -1,5 +1,7 @@
 // dispatch.cpp — CPU forward/backward pairs for dispatch and combine (see dispatch.h, SPEC §3
-// step 9). Every loop is a gather over independent output rows; see "Parallelism" in dispatch.h.
+// step 9), and their Tensor wrappers, which pick these loops or the CUDA twins
+// (cuda/moe/dispatch.cu) by device. Every loop is a gather over independent output rows; see
+// "Parallelism" in dispatch.h.
 #include "moe/dispatch.h"
 
 #include <algorithm>
@@ -130,8 +132,9 @@ MOE_INSTANTIATE(double)
 // ---------------------------------------------------------------------------------------------
 // Tensor wrappers
 
-// The routing tensors must have the shapes their fields promise (gate.h, struct Routing).
-static void check_routing_shapes(const Routing& r, const char* op) {
+// The routing tensors must have the shapes their fields promise (gate.h, struct Routing) and live
+// on the device `dev` of the op's other inputs.
+static void check_routing_shapes(const Routing& r, const Device& dev, const char* op) {
   const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity;
   CHECK(N >= 0 && E >= 2 && Cap >= 1, op, ": malformed routing (N = ", N, ", E = ", E,
         ", Cap = ", Cap, "). HINT: build it with top2_select");
@@ -144,72 +147,100 @@ static void check_routing_shapes(const Routing& r, const char* op) {
         op, ": routing tensors must be i32");
   CHECK(r.expert.is_contiguous() && r.loc.is_contiguous() && r.kept.is_contiguous() &&
         r.slot_src.is_contiguous(), op, ": routing tensors must be contiguous");
+  check_same_device(dev, {&r.expert, &r.loc, &r.kept, &r.slot_src}, op);
+}
+
+// A tensor's data on any device, or null for an undefined (not needed) tensor.
+template <typename T>
+static T* ptr(const Tensor& t) {
+  return t.defined() ? t.data<T>(true) : nullptr;
 }
 
 Tensor dispatch(const Tensor& x_in, const Routing& r) {
-  check_routing_shapes(r, "dispatch");
   CHECK(x_in.defined() && x_in.dim() == 2 && x_in.size(0) == r.num_tokens,
         "dispatch: x must be (N, C) with N = ", r.num_tokens, " (the routing's tokens), got ",
         x_in.defined() ? shape_str(x_in.shape()) : std::string("undefined"));
-  CHECK(x_in.is_floating() && x_in.device().is_cpu(), "dispatch: x must be f32/f64 on the CPU, ",
-        "got ", x_in.desc());
+  CHECK(x_in.is_floating(), "dispatch: x must be f32/f64, got ", x_in.desc());
+  check_routing_shapes(r, x_in.device(), "dispatch");
   const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity, C = x_in.size(1);
   Tensor x = x_in.contiguous();
-  Tensor buf = Tensor::empty({E, Cap, C}, x.dtype());  // (E, Cap, C)
-  dispatch_floating(x.dtype(), [&](auto z) {
+  Tensor buf = Tensor::empty({E, Cap, C}, x.dtype(), x.device());  // (E, Cap, C)
+  dispatch_op(x, "dispatch", [&](auto z, auto on) {
     using T = decltype(z);
-    dispatch_forward<T>(buf.data<T>(), x.data<T>(), r.slot_src.data<int32_t>(), E, Cap, C);
+    T* bp = ptr<T>(buf);
+    const T* xp = ptr<T>(x);
+    const int32_t* src = ptr<int32_t>(r.slot_src);
+    if constexpr (is_cuda(on)) dispatch_forward_cuda<T>(bp, xp, src, E, Cap, C);
+    else dispatch_forward<T>(bp, xp, src, E, Cap, C);
   });
   Tensor expert = r.expert, loc = r.loc, kept = r.kept;  // saved: the routing (no activations)
   return record(buf, "dispatch", {x_in},
                 [expert, loc, kept, N, Cap, C](const Tensor& g_in, const std::vector<bool>&) {
-    Tensor g = g_in.contiguous();                     // (E, Cap, C)
-    Tensor dx = Tensor::empty({N, C}, g.dtype());     // (N, C)
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor g = g_in.contiguous();                                 // (E, Cap, C)
+    Tensor dx = Tensor::empty({N, C}, g.dtype(), g.device());     // (N, C)
+    dispatch_op(g, "dispatch backward", [&](auto z, auto on) {
       using T = decltype(z);
-      dispatch_backward<T>(dx.data<T>(), g.data<T>(), expert.data<int32_t>(),
-                           loc.data<int32_t>(), kept.data<int32_t>(), N, Cap, C);
+      T* dxp = ptr<T>(dx);
+      const T* gp = ptr<T>(g);
+      const int32_t *ex = ptr<int32_t>(expert), *lc = ptr<int32_t>(loc), *kp = ptr<int32_t>(kept);
+      if constexpr (is_cuda(on)) dispatch_backward_cuda<T>(dxp, gp, ex, lc, kp, N, Cap, C);
+      else dispatch_backward<T>(dxp, gp, ex, lc, kp, N, Cap, C);
     });
     return std::vector<Tensor>{dx};
   });
 }
 
+// combine's backward: dexpert_out (E, Cap, C) and dgates (N, K), as `needs` asks.
+static std::vector<Tensor> combine_grads(const Tensor& g_in, const std::vector<bool>& needs,
+                                         const Tensor& gs, const Tensor& os, const Routing& rs,
+                                         int64_t C) {
+  const int64_t N = rs.num_tokens, E = rs.num_experts, Cap = rs.capacity;
+  Tensor g = g_in.contiguous();  // (N, C)
+  Tensor dout = needs[0] ? Tensor::empty({E, Cap, C}, g.dtype(), g.device()) : Tensor();
+  Tensor dgates = needs[1] ? Tensor::empty({N, K}, g.dtype(), g.device()) : Tensor();
+  dispatch_op(g, "combine backward", [&](auto z, auto on) {
+    using T = decltype(z);
+    T *dop = ptr<T>(dout), *dgp = ptr<T>(dgates);
+    const T *gp = ptr<T>(g), *op = needs[1] ? ptr<T>(os) : nullptr;
+    const T* gsp = needs[0] ? ptr<T>(gs) : nullptr;
+    const int32_t *ex = ptr<int32_t>(rs.expert), *lc = ptr<int32_t>(rs.loc),
+                  *kp = ptr<int32_t>(rs.kept), *src = ptr<int32_t>(rs.slot_src);
+    if constexpr (is_cuda(on))
+      combine_backward_cuda<T>(dop, dgp, gp, op, gsp, ex, lc, kp, src, N, E, Cap, C);
+    else combine_backward<T>(dop, dgp, gp, op, gsp, ex, lc, kp, src, N, E, Cap, C);
+  });
+  return {dout, dgates};
+}
+
 Tensor combine(const Tensor& out_in, const Tensor& gates_in, const Routing& r) {
-  check_routing_shapes(r, "combine");
   const int64_t N = r.num_tokens, E = r.num_experts, Cap = r.capacity;
   CHECK(out_in.defined() && out_in.dim() == 3 && out_in.size(0) == E && out_in.size(1) == Cap,
         "combine: expert_out must be (E, Cap, C) = (", E, ", ", Cap, ", C), got ",
         out_in.defined() ? shape_str(out_in.shape()) : std::string("undefined"));
-  CHECK(out_in.is_floating() && out_in.device().is_cpu(), "combine: expert_out must be f32/f64 ",
-        "on the CPU, got ", out_in.desc());
+  CHECK(out_in.is_floating(), "combine: expert_out must be f32/f64, got ", out_in.desc());
   check_shape(gates_in, {N, K}, "combine: gates (N, K)");
   CHECK(gates_in.dtype() == out_in.dtype(), "combine: gates ", gates_in.desc(),
         " and expert_out ", out_in.desc(), " differ in dtype");
+  check_same_device(out_in.device(), {&gates_in}, "combine");
+  check_routing_shapes(r, out_in.device(), "combine");
   const int64_t C = out_in.size(2);
   Tensor out = out_in.contiguous(), gates = gates_in.contiguous();
-  Tensor y = Tensor::empty({N, C}, out.dtype());  // (N, C)
-  dispatch_floating(out.dtype(), [&](auto z) {
+  Tensor y = Tensor::empty({N, C}, out.dtype(), out.device());  // (N, C)
+  dispatch_op(out, "combine", [&](auto z, auto on) {
     using T = decltype(z);
-    combine_forward<T>(y.data<T>(), out.data<T>(), gates.data<T>(), r.expert.data<int32_t>(),
-                       r.loc.data<int32_t>(), r.kept.data<int32_t>(), N, Cap, C);
+    T* yp = ptr<T>(y);
+    const T *op = ptr<T>(out), *gp = ptr<T>(gates);
+    const int32_t *ex = ptr<int32_t>(r.expert), *lc = ptr<int32_t>(r.loc),
+                  *kp = ptr<int32_t>(r.kept);
+    if constexpr (is_cuda(on)) combine_forward_cuda<T>(yp, op, gp, ex, lc, kp, N, Cap, C);
+    else combine_forward<T>(yp, op, gp, ex, lc, kp, N, Cap, C);
   });
   Tensor gs = out_in.requires_grad() ? gates.detach() : Tensor();  // dout reads G
   Tensor os = gates_in.requires_grad() ? out.detach() : Tensor();  // dG reads out
   Routing rs = r;                                                  // saved: the routing
   return record(y, "combine", {out_in, gates_in},
-                [gs, os, rs, N, E, Cap, C](const Tensor& g_in, const std::vector<bool>& needs) {
-    Tensor g = g_in.contiguous();                                               // (N, C)
-    Tensor dout = needs[0] ? Tensor::empty({E, Cap, C}, g.dtype()) : Tensor();  // (E, Cap, C)
-    Tensor dgates = needs[1] ? Tensor::empty({N, K}, g.dtype()) : Tensor();     // (N, K)
-    dispatch_floating(g.dtype(), [&](auto z) {
-      using T = decltype(z);
-      combine_backward<T>(needs[0] ? dout.data<T>() : nullptr,
-                          needs[1] ? dgates.data<T>() : nullptr, g.data<T>(),
-                          needs[1] ? os.data<T>() : nullptr, needs[0] ? gs.data<T>() : nullptr,
-                          rs.expert.data<int32_t>(), rs.loc.data<int32_t>(),
-                          rs.kept.data<int32_t>(), rs.slot_src.data<int32_t>(), N, E, Cap, C);
-    });
-    return std::vector<Tensor>{dout, dgates};
+                [gs, os, rs, C](const Tensor& g, const std::vector<bool>& needs) {
+    return combine_grads(g, needs, gs, os, rs, C);
   });
 }
 

@@ -25,24 +25,32 @@
 // Parallelism: every loop runs over independent *outputs* — slots for the forward of dispatch
 // and for dout, tokens for the forward of combine, dx and dG — so no two threads write the same
 // row and no scatter-add is needed: results are bitwise identical for any thread count.
+// The CUDA twins (cuda/moe/dispatch.cu) are the same gathers, one thread per output element (a
+// warp per token for dG's dot products): no atomics there either, and dispatch, dx, dout and y
+// come out bitwise equal to the CPU's (the same additions in the same order, no fused
+// multiply-add); only dG's dot product sums in another order.
+//
 // What it leaves out: the expert-parallel all-to-all between dispatch and the experts (src/dist),
 // and variable-length (dropless) buffers.
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 #include "moe/gate.h"
 
 namespace moe {
 
-// x (N, C) f32/f64 -> buf (E, Cap, C). Differentiable wrt x.
+// x (N, C) f32/f64 -> buf (E, Cap, C) on x's device (the routing's). Differentiable wrt x.
 Tensor dispatch(const Tensor& x, const Routing& r);
 
-// expert_out (E, Cap, C), gates (N, K) -> y (N, C). Differentiable wrt expert_out and gates.
+// expert_out (E, Cap, C), gates (N, K) -> y (N, C), all on the routing's device. Differentiable
+// wrt expert_out and gates.
 Tensor combine(const Tensor& expert_out, const Tensor& gates, const Routing& r);
 
-// ---- raw kernels (contiguous row-major buffers; T = float or double) ------------------------
-// Backward kernels overwrite their outputs; a null output pointer means "not needed".
+// ---- raw kernels (contiguous row-major buffers; T = float or double on the CPU, float on CUDA) --
+// Backward kernels overwrite their outputs; a null output pointer means "not needed". Each has a
+// CUDA twin below with the same name plus _cuda and the same arguments.
 
 //   buf (E, Cap, C)  <-  x (N, C), slot_src (E, Cap)
 template <typename T>
@@ -62,5 +70,23 @@ template <typename T>
 void combine_backward(T* dexpert_out, T* dgates, const T* dy, const T* expert_out, const T* gates,
                       const int32_t* expert, const int32_t* loc, const int32_t* kept,
                       const int32_t* slot_src, int64_t N, int64_t E, int64_t Cap, int64_t C);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void dispatch_forward_cuda(T* buf, const T* x, const int32_t* slot_src, int64_t E, int64_t Cap,
+                           int64_t C) MOE_CUDA_STUB
+template <typename T>
+void dispatch_backward_cuda(T* dx, const T* dbuf, const int32_t* expert, const int32_t* loc,
+                            const int32_t* kept, int64_t N, int64_t Cap, int64_t C) MOE_CUDA_STUB
+template <typename T>
+void combine_forward_cuda(T* y, const T* expert_out, const T* gates, const int32_t* expert,
+                          const int32_t* loc, const int32_t* kept, int64_t N, int64_t Cap,
+                          int64_t C) MOE_CUDA_STUB
+template <typename T>
+void combine_backward_cuda(T* dexpert_out, T* dgates, const T* dy, const T* expert_out,
+                           const T* gates, const int32_t* expert, const int32_t* loc,
+                           const int32_t* kept, const int32_t* slot_src, int64_t N, int64_t E,
+                           int64_t Cap, int64_t C) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -1,5 +1,6 @@
 // experts.cpp — CPU forward/backward pair for the batched expert FFN (see experts.h), built on
-// ops/gemm (gemm_batched over the E experts) and the GELU kernels of ops/activation.
+// ops/gemm (gemm_batched over the E experts) and the GELU kernels of ops/activation, and its
+// Tensor wrapper, which picks this pair or the CUDA twin (cuda/moe/experts.cu) by device.
 #include "moe/experts.h"
 
 #include <algorithm>
@@ -103,12 +104,49 @@ MOE_INSTANTIATE(double)
 // Tensor wrapper
 
 static void check_expert_operand(const Tensor& t, const Shape& expected, DType dt,
-                                 const char* what) {
+                                 const Device& dev, const char* what) {
   CHECK(t.defined(), "expert_ffn: ", what, " is undefined");
   CHECK(t.shape() == expected, "expert_ffn: ", what, " must be ", shape_str(expected), ", got ",
         shape_str(t.shape()), ". HINT: expert weights are stored (E, C, H) and (E, H, C)");
-  CHECK(t.dtype() == dt && t.device().is_cpu(), "expert_ffn: ", what, " is ", t.desc(),
-        ", expected ", dtype_name(dt), " on the CPU like buf");
+  CHECK(t.dtype() == dt, "expert_ffn: ", what, " is ", t.desc(), ", expected ", dtype_name(dt),
+        " like buf");
+  check_same_device(dev, {&t}, "expert_ffn");
+}
+
+// A tensor's data on any device, or null for an undefined (not needed) tensor.
+template <typename T>
+static T* ptr(const Tensor& t) {
+  return t.defined() ? t.data<T>(true) : nullptr;
+}
+
+// The backward's saved tensors (only those the wanted gradients read; see expert_ffn_backward).
+struct ExpertSaved {
+  Tensor pre, act, buf, w1, w2;
+  int64_t E, Cap, C, H;
+};
+
+static std::vector<Tensor> expert_ffn_grads(const Tensor& g_in, const std::vector<bool>& needs,
+                                            const ExpertSaved& sv) {
+  Tensor g = g_in.contiguous();  // (E, Cap, C)
+  const DType dt = g.dtype();
+  const Device dev = g.device();
+  const int64_t E = sv.E, Cap = sv.Cap, C = sv.C, H = sv.H;
+  Tensor dbuf = needs[0] ? Tensor::empty({E, Cap, C}, dt, dev) : Tensor();
+  Tensor dw1 = needs[1] ? Tensor::empty({E, C, H}, dt, dev) : Tensor();
+  Tensor db1 = needs[2] ? Tensor::empty({E, H}, dt, dev) : Tensor();
+  Tensor dw2 = needs[3] ? Tensor::empty({E, H, C}, dt, dev) : Tensor();
+  Tensor db2 = needs[4] ? Tensor::empty({E, C}, dt, dev) : Tensor();
+  dispatch_op(g, "expert_ffn backward", [&](auto z, auto on) {
+    using T = decltype(z);
+    T *d0 = ptr<T>(dbuf), *d1 = ptr<T>(dw1), *d2 = ptr<T>(db1), *d3 = ptr<T>(dw2),
+      *d4 = ptr<T>(db2);
+    const T *gp = ptr<T>(g), *pre = ptr<T>(sv.pre), *act = ptr<T>(sv.act), *buf = ptr<T>(sv.buf),
+            *w1 = ptr<T>(sv.w1), *w2 = ptr<T>(sv.w2);
+    if constexpr (is_cuda(on))
+      expert_ffn_backward_cuda<T>(d0, d1, d2, d3, d4, gp, pre, act, buf, w1, w2, E, Cap, C, H);
+    else expert_ffn_backward<T>(d0, d1, d2, d3, d4, gp, pre, act, buf, w1, w2, E, Cap, C, H);
+  });
+  return {dbuf, dw1, db1, dw2, db2};
 }
 
 Tensor expert_ffn(const Tensor& buf_in, const Tensor& w1_in, const Tensor& b1_in,
@@ -120,46 +158,36 @@ Tensor expert_ffn(const Tensor& buf_in, const Tensor& w1_in, const Tensor& b1_in
         w1_in.defined() ? shape_str(w1_in.shape()) : std::string("undefined"));
   const int64_t E = buf_in.size(0), Cap = buf_in.size(1), C = buf_in.size(2), H = w1_in.size(2);
   const DType dt = buf_in.dtype();
-  check_expert_operand(buf_in, {E, Cap, C}, dt, "buf");
-  check_expert_operand(w1_in, {E, C, H}, dt, "w1");
-  check_expert_operand(b1_in, {E, H}, dt, "b1");
-  check_expert_operand(w2_in, {E, H, C}, dt, "w2");
-  check_expert_operand(b2_in, {E, C}, dt, "b2");
+  const Device dev = buf_in.device();
+  check_expert_operand(w1_in, {E, C, H}, dt, dev, "w1");
+  check_expert_operand(b1_in, {E, H}, dt, dev, "b1");
+  check_expert_operand(w2_in, {E, H, C}, dt, dev, "w2");
+  check_expert_operand(b2_in, {E, C}, dt, dev, "b2");
   Tensor buf = buf_in.contiguous(), w1 = w1_in.contiguous(), b1 = b1_in.contiguous();
   Tensor w2 = w2_in.contiguous(), b2 = b2_in.contiguous();
-  Tensor out = Tensor::empty({E, Cap, C}, dt);  // (E, Cap, C)
-  Tensor pre = Tensor::empty({E, Cap, H}, dt);  // (E, Cap, H) fc1 output, before GELU
-  Tensor act = Tensor::empty({E, Cap, H}, dt);  // (E, Cap, H) after GELU
-  dispatch_floating(dt, [&](auto z) {
+  Tensor out = Tensor::empty({E, Cap, C}, dt, dev);  // (E, Cap, C)
+  Tensor pre = Tensor::empty({E, Cap, H}, dt, dev);  // (E, Cap, H) fc1 output, before GELU
+  Tensor act = Tensor::empty({E, Cap, H}, dt, dev);  // (E, Cap, H) after GELU
+  dispatch_op(buf, "expert_ffn", [&](auto z, auto on) {
     using T = decltype(z);
-    expert_ffn_forward<T>(out.data<T>(), pre.data<T>(), act.data<T>(), buf.data<T>(),
-                          w1.data<T>(), b1.data<T>(), w2.data<T>(), b2.data<T>(), E, Cap, C, H);
+    T *op = ptr<T>(out), *pp = ptr<T>(pre), *ap = ptr<T>(act);
+    const T *bp = ptr<T>(buf), *w1p = ptr<T>(w1), *b1p = ptr<T>(b1), *w2p = ptr<T>(w2),
+            *b2p = ptr<T>(b2);
+    if constexpr (is_cuda(on))
+      expert_ffn_forward_cuda<T>(op, pp, ap, bp, w1p, b1p, w2p, b2p, E, Cap, C, H);
+    else expert_ffn_forward<T>(op, pp, ap, bp, w1p, b1p, w2p, b2p, E, Cap, C, H);
   });
   // Save only what the wanted gradients read (see expert_ffn_backward).
   const bool need_fc1 = buf_in.requires_grad() || w1_in.requires_grad() || b1_in.requires_grad();
-  Tensor pre_s = need_fc1 ? pre : Tensor();
-  Tensor w2_s = need_fc1 ? w2.detach() : Tensor();
-  Tensor act_s = w2_in.requires_grad() ? act : Tensor();
-  Tensor buf_s = w1_in.requires_grad() ? buf.detach() : Tensor();
-  Tensor w1_s = buf_in.requires_grad() ? w1.detach() : Tensor();
+  ExpertSaved sv{need_fc1 ? pre : Tensor(),
+                 w2_in.requires_grad() ? act : Tensor(),
+                 w1_in.requires_grad() ? buf.detach() : Tensor(),
+                 buf_in.requires_grad() ? w1.detach() : Tensor(),
+                 need_fc1 ? w2.detach() : Tensor(),
+                 E, Cap, C, H};
   return record(out, "expert_ffn", {buf_in, w1_in, b1_in, w2_in, b2_in},
-                [pre_s, act_s, buf_s, w1_s, w2_s, E, Cap, C, H](const Tensor& g_in,
-                                                                const std::vector<bool>& needs) {
-    Tensor g = g_in.contiguous();  // (E, Cap, C)
-    const DType dt = g.dtype();
-    Tensor dbuf = needs[0] ? Tensor::empty({E, Cap, C}, dt) : Tensor();
-    Tensor dw1 = needs[1] ? Tensor::empty({E, C, H}, dt) : Tensor();
-    Tensor db1 = needs[2] ? Tensor::empty({E, H}, dt) : Tensor();
-    Tensor dw2 = needs[3] ? Tensor::empty({E, H, C}, dt) : Tensor();
-    Tensor db2 = needs[4] ? Tensor::empty({E, C}, dt) : Tensor();
-    dispatch_floating(dt, [&](auto z) {
-      using T = decltype(z);
-      auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
-      expert_ffn_backward<T>(ptr(dbuf), ptr(dw1), ptr(db1), ptr(dw2), ptr(db2), g.data<T>(),
-                             ptr(pre_s), ptr(act_s), ptr(buf_s), ptr(w1_s), ptr(w2_s), E, Cap, C,
-                             H);
-    });
-    return std::vector<Tensor>{dbuf, dw1, db1, dw2, db2};
+                [sv](const Tensor& g, const std::vector<bool>& needs) {
+    return expert_ffn_grads(g, needs, sv);
   });
 }
 

@@ -19,22 +19,28 @@
 // the empty ones cannot reach the layer output: Note [Empty expert slots never reach the output]
 // in moe/dispatch.h.
 //
+// On CUDA (cuda/moe/experts.cu) the same steps run as cuBLAS strided-batched GEMMs over E, the
+// GELU kernels of ops/activation.h, and a per-expert column sum for the bias gradients that adds
+// rows in a fixed order (deterministic, no atomics).
+//
 // What it leaves out: dropout inside the expert (the layer applies the expert-output dropout of
 // SPEC §2 to this op's result, moe/moe_layer.cpp; there is no activation dropout), grouped GEMMs
 // over only the filled rows, other activations.
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
 
 // buf (E, Cap, C), w1 (E, C, H), b1 (E, H), w2 (E, H, C), b2 (E, C) -> (E, Cap, C).
-// All f32 or all f64. Differentiable wrt all five.
+// All f32 or all f64, all on one device (the output too). Differentiable wrt all five.
 Tensor expert_ffn(const Tensor& buf, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                   const Tensor& b2);
 
-// ---- raw kernels (contiguous row-major buffers; T = float or double) ------------------------
+// ---- raw kernels (contiguous row-major buffers; T = float or double on the CPU, float on CUDA) --
+// Each has a CUDA twin below with the same name plus _cuda and the same arguments.
 
 //   out (E, Cap, C), pre (E, Cap, H) and act (E, Cap, H) saved for backward
 //   <-  buf (E, Cap, C), w1 (E, C, H), b1 (E, H), w2 (E, H, C), b2 (E, C)
@@ -50,5 +56,16 @@ template <typename T>
 void expert_ffn_backward(T* dbuf, T* dw1, T* db1, T* dw2, T* db2, const T* dout, const T* pre,
                          const T* act, const T* buf, const T* w1, const T* w2, int64_t E,
                          int64_t Cap, int64_t C, int64_t H);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void expert_ffn_forward_cuda(T* out, T* pre, T* act, const T* buf, const T* w1, const T* b1,
+                             const T* w2, const T* b2, int64_t E, int64_t Cap, int64_t C,
+                             int64_t H) MOE_CUDA_STUB
+template <typename T>
+void expert_ffn_backward_cuda(T* dbuf, T* dw1, T* db1, T* dw2, T* db2, const T* dout,
+                              const T* pre, const T* act, const T* buf, const T* w1, const T* w2,
+                              int64_t E, int64_t Cap, int64_t C, int64_t H) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

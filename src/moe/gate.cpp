@@ -1,5 +1,6 @@
 // gate.cpp — CPU forward/backward pairs for the router, top-2 selection, the gate weights and the
-// load-balancing loss (see gate.h; SPEC §3 steps 1-8; derivations in notes/moe-gating.md).
+// load-balancing loss (see gate.h; SPEC §3 steps 1-8; derivations in notes/moe-gating.md), and
+// their Tensor wrappers, which pick these loops or the CUDA twins (cuda/moe/gate.cu) by device.
 #include "moe/gate.h"
 
 #include <cmath>
@@ -113,12 +114,6 @@ static int32_t argmax_except(const T* v, int64_t E, int64_t skip) {
   return static_cast<int32_t>(best);
 }
 
-// Standard Gumbel sample -log(-log(u)) from 32 random bits; u is in (0, 1), never 0 or 1, so
-// the logs stay finite (core/philox.h bits_to_open_uniform).
-static double gumbel_sample(uint32_t bits) {
-  return -std::log(-std::log(bits_to_open_uniform(bits)));
-}
-
 // Choose e1, e2 per token and whether the second choice is made at all (RANDOM may skip it).
 template <typename T>
 static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* probs,
@@ -132,14 +127,14 @@ static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* pr
     int32_t e2;
     if (policy == Top2Policy::SAMPLING) {  // top-2 from logits + Gumbel noise (Gumbel-max trick)
       for (int64_t e = 0; e < E; ++e)
-        noisy[e] = l[e] + static_cast<T>(gumbel_sample(draw.bits(s * E + e)));
+        noisy[e] = l[e] + static_cast<T>(gumbel_from_bits(draw.bits(s * E + e)));
       e2 = argmax_except(noisy.data(), E, e1);
     } else {                               // top-2 from the logits themselves
       e2 = argmax_except(l, E, e1);
     }
     bool keep2 = true;
     if (policy == Top2Policy::RANDOM)  // fairseq: sampled = 2 * g2 > U[0, 1)
-      keep2 = draw.uniform(s) < 2.0 * static_cast<double>(p[e2]);
+      keep2 = random_policy_keeps(draw.uniform(s), static_cast<double>(p[e2]));
     expert[s * K + 0] = e1;
     expert[s * K + 1] = e2;
     has2[s] = keep2 ? 1 : 0;
@@ -241,10 +236,10 @@ void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* ex
 }
 
 template <typename T>
-void load_balance_loss_backward(T* dprobs, T dloss, const T* ce, int64_t N, int64_t E) {
+void load_balance_loss_backward(T* dprobs, const T* dloss, const T* ce, int64_t N, int64_t E) {
   // forward: l_aux = E * sum_e (1/N sum_s P[s, e]) * ce[e], ce a constant (counts of argmaxes)
   //   =>  dP[s, e] = dloss * E * ce[e] / N   (the same for every token)
-  const T scale = dloss * static_cast<T>(E) / static_cast<T>(N);
+  const T scale = dloss[0] * static_cast<T>(E) / static_cast<T>(N);
   parallel_for(N, [&](int64_t lo, int64_t hi) {
     for (int64_t s = lo; s < hi; ++s)
       for (int64_t e = 0; e < E; ++e) dprobs[s * E + e] = scale * ce[e];
@@ -263,7 +258,7 @@ void load_balance_loss_backward(T* dprobs, T dloss, const T* ce, int64_t N, int6
                                          const int32_t*, int64_t, int64_t);                     \
   template void load_balance_loss_forward<T>(T*, T*, const T*, const int32_t*, int64_t,         \
                                              int64_t);                                          \
-  template void load_balance_loss_backward<T>(T*, T, const T*, int64_t, int64_t);
+  template void load_balance_loss_backward<T>(T*, const T*, const T*, int64_t, int64_t);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
 #undef MOE_INSTANTIATE
@@ -292,11 +287,11 @@ const char* top2_policy_name(Top2Policy p) {
 static void check_probs(const Tensor& probs, const char* op) {
   CHECK(probs.defined() && probs.dim() == 2, op, ": probs must be (N, E), got ",
         probs.defined() ? shape_str(probs.shape()) : std::string("undefined"));
-  CHECK(probs.is_floating() && probs.device().is_cpu(), op, ": probs must be f32/f64 on the ",
-        "CPU, got ", probs.desc());
+  CHECK(probs.is_floating(), op, ": probs must be f32/f64, got ", probs.desc());
 }
 
-// The routing must describe these probabilities: same N and E, well-formed index tensors.
+// The routing must describe these probabilities: same N and E, well-formed index tensors on the
+// probabilities' device.
 static void check_routing(const Routing& r, const Tensor& probs, const char* op) {
   check_probs(probs, op);
   CHECK(r.num_tokens == probs.size(0) && r.num_experts == probs.size(1), op, ": routing is for ",
@@ -306,39 +301,53 @@ static void check_routing(const Routing& r, const Tensor& probs, const char* op)
   check_shape(r.kept, {r.num_tokens, K}, "routing.kept");
   CHECK(r.expert.dtype() == DType::I32 && r.kept.dtype() == DType::I32, op,
         ": routing tensors must be i32");
+  CHECK(r.expert.is_contiguous() && r.kept.is_contiguous(), op,
+        ": routing tensors must be contiguous");
+  check_same_device(probs.device(), {&r.expert, &r.kept}, op);
+}
+
+// A tensor's data on any device, or null for an undefined (not needed) tensor.
+template <typename T>
+static T* ptr(const Tensor& t) {
+  return t.defined() ? t.data<T>(true) : nullptr;
 }
 
 RouterOutput router(const Tensor& x_in, const Tensor& wg_in) {
   CHECK(x_in.defined() && x_in.dim() == 2, "router: x must be (N, C), got ",
         x_in.defined() ? shape_str(x_in.shape()) : std::string("undefined"));
-  CHECK(x_in.is_floating() && x_in.device().is_cpu(), "router: x must be f32/f64 on the CPU, got ",
-        x_in.desc());
+  CHECK(x_in.is_floating(), "router: x must be f32/f64, got ", x_in.desc());
   CHECK(wg_in.defined() && wg_in.dim() == 2 && wg_in.size(1) == x_in.size(1),
         "router: wg must be (E, C) with C = ", x_in.size(1), ", got ",
         wg_in.defined() ? shape_str(wg_in.shape()) : std::string("undefined"));
   CHECK(wg_in.dtype() == x_in.dtype(), "router: wg is ", wg_in.desc(), " but x is ", x_in.desc());
+  check_same_device(x_in.device(), {&wg_in}, "router");
   const int64_t N = x_in.size(0), C = x_in.size(1), E = wg_in.size(0);
   CHECK(E >= 2, "router: top-2 gating needs E >= 2 experts, got wg ", shape_str(wg_in.shape()));
   Tensor x = x_in.contiguous(), wg = wg_in.contiguous();
-  Tensor probs = Tensor::empty({N, E}, x.dtype());   // (N, E)
-  Tensor logits = Tensor::empty({N, E}, x.dtype());  // (N, E)
-  dispatch_floating(x.dtype(), [&](auto z) {
+  const Device dev = x.device();
+  Tensor probs = Tensor::empty({N, E}, x.dtype(), dev);   // (N, E)
+  Tensor logits = Tensor::empty({N, E}, x.dtype(), dev);  // (N, E)
+  dispatch_op(x, "router", [&](auto z, auto on) {
     using T = decltype(z);
-    router_forward<T>(probs.data<T>(), logits.data<T>(), x.data<T>(), wg.data<T>(), N, C, E);
+    T *pp = ptr<T>(probs), *lp = ptr<T>(logits);
+    const T *xp = ptr<T>(x), *wp = ptr<T>(wg);
+    if constexpr (is_cuda(on)) router_forward_cuda<T>(pp, lp, xp, wp, N, C, E);
+    else router_forward<T>(pp, lp, xp, wp, N, C, E);
   });
   Tensor ps = probs.detach();                                  // softmax backward reads P
   Tensor xs = wg_in.requires_grad() ? x.detach() : Tensor();   // dwg reads x
   Tensor ws = x_in.requires_grad() ? wg.detach() : Tensor();   // dx reads wg
   Tensor out = record(probs, "router", {x_in, wg_in},
                       [ps, xs, ws, N, C, E](const Tensor& g_in, const std::vector<bool>& needs) {
-    Tensor g = g_in.contiguous();                                          // (N, E)
-    Tensor dx = needs[0] ? Tensor::empty({N, C}, g.dtype()) : Tensor();    // (N, C)
-    Tensor dwg = needs[1] ? Tensor::empty({E, C}, g.dtype()) : Tensor();   // (E, C)
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor g = g_in.contiguous();                                                    // (N, E)
+    Tensor dx = needs[0] ? Tensor::empty({N, C}, g.dtype(), g.device()) : Tensor();  // (N, C)
+    Tensor dwg = needs[1] ? Tensor::empty({E, C}, g.dtype(), g.device()) : Tensor(); // (E, C)
+    dispatch_op(g, "router backward", [&](auto z, auto on) {
       using T = decltype(z);
-      router_backward<T>(needs[0] ? dx.data<T>() : nullptr, needs[1] ? dwg.data<T>() : nullptr,
-                         g.data<T>(), ps.data<T>(), needs[1] ? xs.data<T>() : nullptr,
-                         needs[0] ? ws.data<T>() : nullptr, N, C, E);
+      T *dxp = ptr<T>(dx), *dwp = ptr<T>(dwg);
+      const T *gp = ptr<T>(g), *pp = ptr<T>(ps), *xp = ptr<T>(xs), *wp = ptr<T>(ws);
+      if constexpr (is_cuda(on)) router_backward_cuda<T>(dxp, dwp, gp, pp, xp, wp, N, C, E);
+      else router_backward<T>(dxp, dwp, gp, pp, xp, wp, N, C, E);
     });
     return std::vector<Tensor>{dx, dwg};
   });
@@ -360,24 +369,30 @@ Routing top2_select(const Tensor& probs_in, const Tensor& logits_in, int64_t cap
   check_same_shape(probs_in, logits_in, "top2_select: probs vs logits");
   CHECK(logits_in.dtype() == probs_in.dtype(), "top2_select: logits ", logits_in.desc(),
         " and probs ", probs_in.desc(), " differ in dtype");
+  check_same_device(probs_in.device(), {&logits_in}, "top2_select");
   CHECK(probs_in.size(1) >= 2, "top2_select: top-2 gating needs E >= 2, got probs ",
         shape_str(probs_in.shape()));
   CHECK(capacity >= 1, "top2_select: capacity must be >= 1, got ", capacity);
   Tensor probs = probs_in.contiguous(), logits = logits_in.contiguous();
+  const Device dev = probs.device();
   Routing r;
   r.num_tokens = probs.size(0);
   r.num_experts = probs.size(1);
   r.capacity = capacity;
-  r.expert = Tensor::empty({r.num_tokens, K}, DType::I32);           // (N, K)
-  r.loc = Tensor::empty({r.num_tokens, K}, DType::I32);              // (N, K)
-  r.kept = Tensor::empty({r.num_tokens, K}, DType::I32);             // (N, K)
-  r.slot_src = Tensor::empty({r.num_experts, capacity}, DType::I32);  // (E, Cap)
+  r.expert = Tensor::empty({r.num_tokens, K}, DType::I32, dev);            // (N, K)
+  r.loc = Tensor::empty({r.num_tokens, K}, DType::I32, dev);               // (N, K)
+  r.kept = Tensor::empty({r.num_tokens, K}, DType::I32, dev);              // (N, K)
+  r.slot_src = Tensor::empty({r.num_experts, capacity}, DType::I32, dev);  // (E, Cap)
   const PhiloxRange draw = rng.range(top2_draw_count(policy, r.num_tokens, r.num_experts));
-  dispatch_floating(probs.dtype(), [&](auto z) {
+  int32_t *ex = ptr<int32_t>(r.expert), *loc = ptr<int32_t>(r.loc), *kept = ptr<int32_t>(r.kept),
+          *src = ptr<int32_t>(r.slot_src);
+  const int64_t N = r.num_tokens, E = r.num_experts;
+  dispatch_op(probs, "top2_select", [&](auto z, auto on) {
     using T = decltype(z);
-    top2_select_forward<T>(r.expert.data<int32_t>(), r.loc.data<int32_t>(),
-                           r.kept.data<int32_t>(), r.slot_src.data<int32_t>(), probs.data<T>(),
-                           logits.data<T>(), policy, draw, r.num_tokens, r.num_experts, capacity);
+    const T *pp = ptr<T>(probs), *lp = ptr<T>(logits);
+    if constexpr (is_cuda(on))
+      top2_select_forward_cuda<T>(ex, loc, kept, src, pp, lp, policy, draw, N, E, capacity);
+    else top2_select_forward<T>(ex, loc, kept, src, pp, lp, policy, draw, N, E, capacity);
   });
   return r;
 }
@@ -386,21 +401,27 @@ Tensor gate_weights(const Tensor& probs_in, const Routing& r) {
   check_routing(r, probs_in, "gate_weights");
   const int64_t N = r.num_tokens, E = r.num_experts;
   Tensor probs = probs_in.contiguous();
-  Tensor gates = Tensor::empty({N, K}, probs.dtype());  // (N, K)
-  dispatch_floating(probs.dtype(), [&](auto z) {
+  Tensor gates = Tensor::empty({N, K}, probs.dtype(), probs.device());  // (N, K)
+  dispatch_op(probs, "gate_weights", [&](auto z, auto on) {
     using T = decltype(z);
-    gate_weights_forward<T>(gates.data<T>(), probs.data<T>(), r.expert.data<int32_t>(),
-                            r.kept.data<int32_t>(), N, E);
+    T* gp = ptr<T>(gates);
+    const T* pp = ptr<T>(probs);
+    const int32_t *ex = ptr<int32_t>(r.expert), *kept = ptr<int32_t>(r.kept);
+    if constexpr (is_cuda(on)) gate_weights_forward_cuda<T>(gp, pp, ex, kept, N, E);
+    else gate_weights_forward<T>(gp, pp, ex, kept, N, E);
   });
   Tensor ps = probs.detach(), expert = r.expert, kept = r.kept;  // saved: P and the routing
   return record(gates, "gate_weights", {probs_in},
                 [ps, expert, kept, N, E](const Tensor& g_in, const std::vector<bool>&) {
-    Tensor g = g_in.contiguous();                         // (N, K)
-    Tensor dprobs = Tensor::empty({N, E}, g.dtype());     // (N, E)
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor g = g_in.contiguous();                                     // (N, K)
+    Tensor dprobs = Tensor::empty({N, E}, g.dtype(), g.device());     // (N, E)
+    dispatch_op(g, "gate_weights backward", [&](auto z, auto on) {
       using T = decltype(z);
-      gate_weights_backward<T>(dprobs.data<T>(), g.data<T>(), ps.data<T>(),
-                               expert.data<int32_t>(), kept.data<int32_t>(), N, E);
+      T* dp = ptr<T>(dprobs);
+      const T *gp = ptr<T>(g), *pp = ptr<T>(ps);
+      const int32_t *ex = ptr<int32_t>(expert), *kp = ptr<int32_t>(kept);
+      if constexpr (is_cuda(on)) gate_weights_backward_cuda<T>(dp, gp, pp, ex, kp, N, E);
+      else gate_weights_backward<T>(dp, gp, pp, ex, kp, N, E);
     });
     return std::vector<Tensor>{dprobs};
   });
@@ -410,20 +431,26 @@ Tensor load_balance_loss(const Tensor& probs_in, const Routing& r) {
   check_routing(r, probs_in, "load_balance_loss");
   const int64_t N = r.num_tokens, E = r.num_experts;
   Tensor probs = probs_in.contiguous();
-  Tensor loss = Tensor::empty({}, probs.dtype());  // ()
-  Tensor ce = Tensor::empty({E}, probs.dtype());   // (E) saved: fraction of top-1 picks
-  dispatch_floating(probs.dtype(), [&](auto z) {
+  Tensor loss = Tensor::empty({}, probs.dtype(), probs.device());  // () on P's device: no sync
+  Tensor ce = Tensor::empty({E}, probs.dtype(), probs.device());   // (E) saved: top-1 fractions
+  dispatch_op(probs, "load_balance_loss", [&](auto z, auto on) {
     using T = decltype(z);
-    load_balance_loss_forward<T>(loss.data<T>(), ce.data<T>(), probs.data<T>(),
-                                 r.expert.data<int32_t>(), N, E);
+    T *lp = ptr<T>(loss), *cp = ptr<T>(ce);
+    const T* pp = ptr<T>(probs);
+    const int32_t* ex = ptr<int32_t>(r.expert);
+    if constexpr (is_cuda(on)) load_balance_loss_forward_cuda<T>(lp, cp, pp, ex, N, E);
+    else load_balance_loss_forward<T>(lp, cp, pp, ex, N, E);
   });
   return record(loss, "load_balance_loss", {probs_in},
-                [ce, N, E](const Tensor& g, const std::vector<bool>&) {
-    Tensor dprobs = Tensor::empty({N, E}, ce.dtype());  // (N, E)
-    dispatch_floating(ce.dtype(), [&](auto z) {
+                [ce, N, E](const Tensor& g_in, const std::vector<bool>&) {
+    Tensor g = g_in.contiguous();                                       // () dL/dl_aux
+    Tensor dprobs = Tensor::empty({N, E}, ce.dtype(), ce.device());     // (N, E)
+    dispatch_op(ce, "load_balance_loss backward", [&](auto z, auto on) {
       using T = decltype(z);
-      load_balance_loss_backward<T>(dprobs.data<T>(), static_cast<T>(g.item()), ce.data<T>(), N,
-                                    E);
+      T* dp = ptr<T>(dprobs);
+      const T *gp = ptr<T>(g), *cp = ptr<T>(ce);
+      if constexpr (is_cuda(on)) load_balance_loss_backward_cuda<T>(dp, gp, cp, N, E);
+      else load_balance_loss_backward<T>(dp, gp, cp, N, E);
     });
     return std::vector<Tensor>{dprobs};
   });

@@ -27,10 +27,18 @@
 // quantity derived from P here run in the dtype of the input, which is f32 in the model (f64 in
 // gradient checks); a future bf16 GPU path must cast X to f32 before the router, never route in
 // bf16.
+//
+// Devices. Every op here follows its inputs' device (core/dispatch.h): CPU tensors run the loops
+// of gate.cpp in f32 or f64, CUDA tensors the kernels of cuda/moe/gate.cu in f32, with the same
+// results (top2_select's i32 outputs bit for bit, the rest within tests/tolerances.h). A Routing
+// lives on the device of the probabilities it was selected from, and on the GPU nothing here
+// waits for the device: no value is read back to the host (l_aux stays a device scalar).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "core/dispatch.h"
 #include "core/philox.h"
 #include "core/tensor.h"
 
@@ -57,7 +65,8 @@ struct RouterOutput {
   Tensor logits;  // (N, E) X @ Wg^T, detached: top2_select reads it for the second choice
 };
 
-// x (N, C), wg (E, C) (no bias), same floating dtype, E >= 2. See Note [Why router math is fp32].
+// x (N, C), wg (E, C) (no bias), same floating dtype and device, E >= 2. P and the logits are on
+// that device. See Note [Why router math is fp32].
 // Backward: dlogits = P * (dP - rowsum(dP * P)); dx = dlogits @ Wg; dWg = dlogits^T @ X.
 RouterOutput router(const Tensor& x, const Tensor& wg);
 
@@ -73,8 +82,9 @@ enum class Top2Policy {
 Top2Policy top2_policy_from_string(const std::string& name);
 const char* top2_policy_name(Top2Policy p);
 
-// Which expert and slot each of the 2N assignments got. Plain i32 tensors: routing is discrete,
-// it is never on the tape (the gradient reaches the router through the gate weights instead).
+// Which expert and slot each of the 2N assignments got. Plain i32 tensors on the device of the
+// probabilities: routing is discrete, it is never on the tape (the gradient reaches the router
+// through the gate weights instead).
 // An assignment (s, k) is token s's k-th choice, k = 0 (top-1) or 1 (top-2).
 struct Routing {
   int64_t num_tokens = 0;   // N
@@ -88,7 +98,8 @@ struct Routing {
                     //   Filled slots of an expert are always a prefix 0, 1, ..., fill_e - 1.
 };
 
-// Picks e1, e2 and slots from P and the logits (both (N, E), detached reads, f32 or f64).
+// Picks e1, e2 and slots from P and the logits (both (N, E) on one device, detached reads, f32 or
+// f64). The CPU and the GPU give identical routings for the same inputs and the same `rng` state.
 // Random values come from `rng` (core/philox.h): SAMPLING takes N*E of them (value s*E + e is the
 // Gumbel noise of logit (s, e), e1's included, as fairseq draws a full (N, E) noise tensor),
 // RANDOM takes N (value s decides token s's second choice, whatever the outcome), ALL takes none.
@@ -112,11 +123,25 @@ Tensor gate_weights(const Tensor& probs, const Routing& r);
 // l_aux () from P (N, E) and the top-1 choices (before dropping):
 //   me[e] = mean_s P[s, e],  ce[e] = mean_s [e1(s) = e],  l_aux = E * sum_e me[e] * ce[e].
 // Exactly 1 at perfect balance (P uniform, or top-1 counts equal and P matching them).
-// Gradient through me only: dl_aux/dP[s, e] = E * ce[e] / N.
+// Gradient through me only: dl_aux/dP[s, e] = E * ce[e] / N. l_aux is a () tensor on P's device.
 Tensor load_balance_loss(const Tensor& probs, const Routing& r);
 
-// ---- raw kernels (contiguous row-major buffers; T = float or double) ------------------------
-// Backward kernels overwrite their outputs; a null output pointer means "not needed".
+// ---------------------------------------------------------------------------------------------
+// Shared by the CPU loop and the CUDA kernel of top2_select, so both draw the same decisions.
+
+// Standard Gumbel sample -log(-log(u)) from 32 random bits, in double; u is in (0, 1), never 0 or
+// 1, so the logs stay finite (core/philox.h bits_to_open_uniform). The host's (glibc) and the
+// device's double log may differ in the last bit; the result is rounded to f32 before it is added
+// to a logit, which absorbs that unless the double lies within a few ulps of an f32 rounding
+// boundary (~1e-8 per value), and even then a choice changes only on a near tie.
+MOE_HD double gumbel_from_bits(uint32_t bits) { return -log(-log(bits_to_open_uniform(bits))); }
+// The RANDOM policy's rule (fairseq: sampled = 2 * gates2_s > rand): keep token s's second
+// choice iff u < 2 * P[s, e2], compared in double (u is an exact 24-bit float).
+MOE_HD bool random_policy_keeps(float u, double p2) { return static_cast<double>(u) < 2.0 * p2; }
+
+// ---- raw kernels (contiguous row-major buffers; T = float or double on the CPU, float on CUDA) --
+// Backward kernels overwrite their outputs; a null output pointer means "not needed". Each has a
+// CUDA twin below with the same name plus _cuda and the same arguments (cuda/moe/gate.cu).
 
 //   probs, logits (N, E)  <-  x (N, C), wg (E, C)
 template <typename T>
@@ -146,8 +171,35 @@ void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int
 template <typename T>
 void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert, int64_t N,
                                int64_t E);
-//   dprobs (N, E)  <-  dloss (scalar), ce (E)
+//   dprobs (N, E)  <-  dloss (1: the incoming gradient, read where it lies, so the GPU never
+//   copies it to the host), ce (E)
 template <typename T>
-void load_balance_loss_backward(T* dprobs, T dloss, const T* ce, int64_t N, int64_t E);
+void load_balance_loss_backward(T* dprobs, const T* dloss, const T* ce, int64_t N, int64_t E);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void router_forward_cuda(T* probs, T* logits, const T* x, const T* wg, int64_t N, int64_t C,
+                         int64_t E) MOE_CUDA_STUB
+template <typename T>
+void router_backward_cuda(T* dx, T* dwg, const T* dprobs, const T* probs, const T* x,
+                          const T* wg, int64_t N, int64_t C, int64_t E) MOE_CUDA_STUB
+template <typename T>
+void top2_select_forward_cuda(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
+                              const T* probs, const T* logits, Top2Policy policy,
+                              PhiloxRange draw, int64_t N, int64_t E, int64_t Cap) MOE_CUDA_STUB
+template <typename T>
+void gate_weights_forward_cuda(T* gates, const T* probs, const int32_t* expert,
+                               const int32_t* kept, int64_t N, int64_t E) MOE_CUDA_STUB
+template <typename T>
+void gate_weights_backward_cuda(T* dprobs, const T* dgates, const T* probs,
+                                const int32_t* expert, const int32_t* kept, int64_t N,
+                                int64_t E) MOE_CUDA_STUB
+template <typename T>
+void load_balance_loss_forward_cuda(T* loss, T* ce, const T* probs, const int32_t* expert,
+                                    int64_t N, int64_t E) MOE_CUDA_STUB
+template <typename T>
+void load_balance_loss_backward_cuda(T* dprobs, const T* dloss, const T* ce, int64_t N,
+                                     int64_t E) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -1,5 +1,7 @@
 // moe_layer.cpp — composing the MoE layer from its ops, parameter init, routing statistics
-// (see moe_layer.h; SPEC §2-3).
+// (see moe_layer.h; SPEC §2-3). The layer runs on the device of x and its parameters: every op it
+// composes dispatches by device and nothing here reads device data on the host (the statistics
+// stay a device tensor; cuda/moe/moe_layer.cu computes them there).
 #include "moe/moe_layer.h"
 
 #include <cmath>
@@ -80,17 +82,23 @@ static void routing_stats_cpu(float* out, const Tensor& probs, const Routing& r)
 Tensor moe_routing_stats_tensor(const Tensor& probs_in, const Routing& r, const Tensor& l_aux) {
   const int64_t N = r.num_tokens, E = r.num_experts;
   check_shape(probs_in, {N, E}, "moe_routing_stats: probs");
-  Tensor raw = Tensor::empty({kMoEStatFields + E}, DType::F32, probs_in.device());
-  if (probs_in.device().is_cuda()) {
-    Tensor probs = probs_in.contiguous();
-    moe_routing_stats_cuda(raw.data<float>(true), probs.data<float>(true),
-                           r.expert.data<int32_t>(true), r.loc.data<int32_t>(true),
-                           r.kept.data<int32_t>(true),
-                           l_aux.defined() ? l_aux.data<float>(true) : nullptr, N, E);
-    return raw;
-  }
-  routing_stats_cpu(raw.data<float>(), probs_in, r);
-  if (l_aux.defined()) raw.data<float>()[kStatLAux] = static_cast<float>(l_aux.item());
+  check_same_device(probs_in.device(), {&r.expert, &r.loc, &r.kept, &l_aux}, "moe_routing_stats");
+  CHECK(!l_aux.defined() || (l_aux.numel() == 1 && l_aux.dtype() == probs_in.dtype()),
+        "moe_routing_stats: l_aux must be a scalar of P's dtype, got ", l_aux.desc());
+  Tensor probs = probs_in.contiguous();
+  Tensor raw = Tensor::empty({kMoEStatFields + E}, DType::F32, probs.device());
+  dispatch_op(probs, "moe_routing_stats", [&](auto z, auto on) {
+    using T = decltype(z);
+    if constexpr (is_cuda(on)) {  // on the device, nothing read back (see MoEOutput::raw_stats)
+      moe_routing_stats_cuda(raw.data<float>(true), probs.data<T>(true),
+                             r.expert.data<int32_t>(true), r.loc.data<int32_t>(true),
+                             r.kept.data<int32_t>(true),
+                             l_aux.defined() ? l_aux.data<T>(true) : nullptr, N, E);
+    } else {
+      routing_stats_cpu(raw.data<float>(), probs, r);
+      if (l_aux.defined()) raw.data<float>()[kStatLAux] = static_cast<float>(l_aux.item());
+    }
+  });
   return raw;
 }
 

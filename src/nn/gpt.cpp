@@ -191,6 +191,15 @@ std::vector<int> GPT::moe_layer_indices() const {
   return idx;
 }
 
+int64_t GPT::active_param_count() const {
+  int64_t active = 0;
+  for (const auto& [name, t] : params_.all()) {
+    if (is_expert_param(name)) active += t.numel() / cfg_.moe_experts * 2;  // 2 of E experts
+    else active += t.numel();
+  }
+  return active;
+}
+
 bool GPT::is_expert_param(const std::string& name) {
   return name.find(".moe.experts.") != std::string::npos;
 }

@@ -59,6 +59,9 @@ class GPT {
   // them copies from the device: call at logging steps, not every step.
   std::vector<MoEStats> moe_stats() const;
   std::vector<int> moe_layer_indices() const;
+  // Parameters one token touches: all but the experts, plus 2 of the E experts of each MoE
+  // layer (top-2). What model FLOPs and MFU count (SPEC §5).
+  int64_t active_param_count() const;
   // Evaluation capacity rule for MoE layers (SPEC §3): f > 0 gives Cap = ceil(f * N).
   void set_eval_capacity_fraction(double f) { cfg_.eval_capacity_fraction = f; }
   // True for expert weights (not the gate): they get the SPEC §4 expert gradient scaling.

@@ -61,10 +61,10 @@ void load_gpt_params(GPT& model, const Checkpoint& ck) {
   }
 }
 
-std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck) {
+std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck, Device device) {
   GPTConfig cfg = GPTConfig::from_meta(ck.meta);
   if (ck.has_meta("dropout")) cfg.dropout = std::stod(ck.get_meta("dropout"));
-  auto model = std::make_unique<GPT>(cfg, 0);
+  auto model = std::make_unique<GPT>(cfg, 0, device);
   load_gpt_params(*model, ck);
   return model;
 }

@@ -18,9 +18,10 @@ void add_tokenizer_to_checkpoint(Checkpoint& ck, const BpeTokenizer& tok);
 BpeTokenizer tokenizer_from_checkpoint(const Checkpoint& ck);
 
 void add_gpt_to_checkpoint(Checkpoint& ck, const GPT& model);  // config meta + parameters
-// Build the model the checkpoint describes and load its parameters (CHECK-fails, naming the
-// file and the parameter, on a missing or mis-shaped tensor).
-std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck);
+// Build the model the checkpoint describes on `device` and load its parameters (CHECK-fails,
+// naming the file and the parameter, on a missing or mis-shaped tensor). Checkpoints hold CPU
+// tensors whatever device wrote them, so any checkpoint loads on any device.
+std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck, Device device = cpu());
 // Copy the checkpoint's parameters into an existing model of the same configuration.
 void load_gpt_params(GPT& model, const Checkpoint& ck);
 

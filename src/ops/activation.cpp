@@ -1,4 +1,5 @@
-// activation.cpp — CPU forward/backward pairs for GELU (tanh form) and inverted dropout.
+// activation.cpp — CPU forward/backward pairs for GELU (tanh form) and inverted dropout, and the
+// device dispatch of their Tensor wrappers (CUDA twins: cuda/ops/activation.cu).
 #include "ops/activation.h"
 
 #include <cmath>
@@ -44,23 +45,35 @@ void gelu_backward(T* dx, const T* dout, const T* x, int64_t n) {
   }, kGrain);
 }
 
+// The tanh form on both devices; the CUDA twin uses tanhf where the CPU uses tanh_fast (a few
+// ulps apart: tol::gelu).
+static Tensor gelu_backward_of(const Tensor& xs, const Tensor& g_in) {
+  Tensor g = g_in.contiguous();
+  Tensor dx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
+  dispatch_op(g, "gelu backward", [&](auto z, auto dev) {
+    using T = decltype(z);
+    T* d = dx.data<T>(true);
+    const T *gp = g.data<T>(true), *xp = xs.data<T>(true);
+    if constexpr (is_cuda(dev)) gelu_backward_cuda<T>(d, gp, xp, xs.numel());
+    else gelu_backward<T>(d, gp, xp, xs.numel());
+  });
+  return dx;
+}
+
 Tensor gelu(const Tensor& x_in) {
   CHECK(x_in.is_floating(), "gelu: x must be f32 or f64, got ", x_in.desc());
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype());  // same shape as x
-  dispatch_floating(x.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());  // same shape as x
+  dispatch_op(x, "gelu", [&](auto z, auto dev) {
     using T = decltype(z);
-    gelu_forward<T>(out.data<T>(), x.data<T>(), x.numel());
+    T* o = out.data<T>(true);
+    const T* xp = x.data<T>(true);
+    if constexpr (is_cuda(dev)) gelu_forward_cuda<T>(o, xp, x.numel());
+    else gelu_forward<T>(o, xp, x.numel());
   });
   Tensor xs = x.detach();  // saved: x (backward recomputes tanh rather than storing it)
   return record(out, "gelu", {x_in}, [xs](const Tensor& g_in, const std::vector<bool>&) {
-    Tensor g = g_in.contiguous();
-    Tensor dx = Tensor::empty(xs.shape(), xs.dtype());
-    dispatch_floating(xs.dtype(), [&](auto z) {
-      using T = decltype(z);
-      gelu_backward<T>(dx.data<T>(), g.data<T>(), xs.data<T>(), xs.numel());
-    });
-    return std::vector<Tensor>{dx};
+    return std::vector<Tensor>{gelu_backward_of(xs, g_in)};
   });
 }
 

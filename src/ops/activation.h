@@ -15,6 +15,9 @@
 // never stored: the backward recomputes it (one Philox block per 4 elements, cheaper than
 // writing and re-reading a mask tensor).
 //
+// Every raw function has a CUDA twin with the same name plus `_cuda` and the same arguments
+// (cuda/ops/activation.cu); the wrappers pick one by the input's device (core/dispatch.h).
+//
 // What it leaves out: the exact erf GELU, other activations (ReLU, SwiGLU), and dropout variants
 // (DropConnect, per-channel masks).
 #pragma once

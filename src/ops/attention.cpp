@@ -1,4 +1,5 @@
-// attention.cpp — CPU forward/backward pair for causal multi-head self-attention (attention.h).
+// attention.cpp — CPU forward/backward pair for causal multi-head self-attention (attention.h),
+// and the device dispatch of its Tensor wrapper (CUDA twins: cuda/ops/attention.cu).
 //
 // Each head is four matrix products around a row softmax, all on the gemm of ops/gemm.h, which
 // reads q, k, v in place inside qkv (row stride 3C; no copies):
@@ -32,11 +33,26 @@ namespace moe {
 // Scratch for one thread, allocated once per parallel chunk (never per element or per head).
 template <typename F>
 struct HeadScratch {
+  std::vector<F> mk;  // (T, T) the dropout mask M of the current head, only with dropout
   std::vector<F> pd;  // (T, T) P * M, only with dropout
   std::vector<F> dp;  // (T, T) dPd, then dP, then dS; backward only
   HeadScratch(int64_t T, bool dropout, bool backward)
-      : pd(dropout ? T * T : 0), dp(backward ? T * T : 0) {}
+      : mk(dropout ? T * T : 0), pd(dropout ? T * T : 0), dp(backward ? T * T : 0) {}
 };
+
+// M of head block i (= b*NH + h) into s.mk, or null without dropout. Entry (t, u) is value
+// (i*T + t)*T + u of the draw, the numbers the CUDA kernels use; 0 above the diagonal (where P
+// is 0 anyway). Recomputed by the backward instead of stored: it is a pure function of the index.
+template <typename F>
+static const F* head_mask(const DropoutMask* m, HeadScratch<F>& s, int64_t i, int64_t T) {
+  if (!m) return nullptr;
+  for (int64_t t = 0; t < T; ++t) {
+    F* row = s.mk.data() + t * T;
+    for (int64_t u = 0; u <= t; ++u) row[u] = dropout_factor<F>(*m, (i * T + t) * T + u);
+    std::fill(row + t + 1, row + T, F(0));
+  }
+  return s.mk.data();
+}
 
 static double inv_sqrt(int64_t hs) { return 1.0 / std::sqrt(static_cast<double>(hs)); }
 
@@ -117,7 +133,7 @@ static void head_backward(F* dqkv_b, const F* dout_b, const F* qkv_b, const F* P
 // raw kernels: all (b, h) blocks in parallel
 
 template <typename F>
-void attention_forward(F* out, F* P, const F* qkv, const F* mask, int64_t B, int64_t T,
+void attention_forward(F* out, F* P, const F* qkv, const DropoutMask* mask, int64_t B, int64_t T,
                        int64_t C, int64_t NH) {
   const int64_t hs = C / NH;
   parallel_for(B * NH, [&](int64_t i0, int64_t i1) {
@@ -125,13 +141,13 @@ void attention_forward(F* out, F* P, const F* qkv, const F* mask, int64_t B, int
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / NH, h = i % NH;
       head_forward<F>(out + b * T * C, P + i * T * T, qkv + b * T * 3 * C,
-                      mask ? mask + i * T * T : nullptr, s, T, C, h, hs);
+                      head_mask(mask, s, i, T), s, T, C, h, hs);
     }
   });
 }
 
 template <typename F>
-void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const F* mask,
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const DropoutMask* mask,
                         int64_t B, int64_t T, int64_t C, int64_t NH) {
   const int64_t hs = C / NH;
   parallel_for(B * NH, [&](int64_t i0, int64_t i1) {
@@ -139,38 +155,22 @@ void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const 
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / NH, h = i % NH;
       head_backward<F>(dqkv + b * T * 3 * C, dout + b * T * C, qkv + b * T * 3 * C,
-                       P + i * T * T, mask ? mask + i * T * T : nullptr, s, T, C, h, hs);
+                       P + i * T * T, head_mask(mask, s, i, T), s, T, C, h, hs);
     }
   });
 }
 
-template void attention_forward<float>(float*, float*, const float*, const float*, int64_t,
+template void attention_forward<float>(float*, float*, const float*, const DropoutMask*, int64_t,
                                        int64_t, int64_t, int64_t);
-template void attention_forward<double>(double*, double*, const double*, const double*, int64_t,
-                                        int64_t, int64_t, int64_t);
+template void attention_forward<double>(double*, double*, const double*, const DropoutMask*,
+                                        int64_t, int64_t, int64_t, int64_t);
 template void attention_backward<float>(float*, const float*, const float*, const float*,
-                                        const float*, int64_t, int64_t, int64_t, int64_t);
+                                        const DropoutMask*, int64_t, int64_t, int64_t, int64_t);
 template void attention_backward<double>(double*, const double*, const double*, const double*,
-                                         const double*, int64_t, int64_t, int64_t, int64_t);
+                                         const DropoutMask*, int64_t, int64_t, int64_t, int64_t);
 
 // ---------------------------------------------------------------------------------------------
 // Tensor wrapper
-
-// The attention-dropout mask M (B, NH, T, T): 0 or 1/(1-p) on the causal entries u <= t,
-// element (i, t, u) of the (B*NH, T, T) square being value first + (i*T + t)*T + u of the
-// generator's stream (the same numbers the CUDA kernel uses); 0 above the diagonal (never read).
-template <typename F>
-static void draw_attention_mask(F* mask, const DropoutMask& m, int64_t BNH, int64_t T) {
-  parallel_for(BNH, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      for (int64_t t = 0; t < T; ++t) {
-        F* row = mask + (i * T + t) * T;
-        for (int64_t u = 0; u <= t; ++u) row[u] = dropout_factor<F>(m, (i * T + t) * T + u);
-        std::fill(row + t + 1, row + T, F(0));
-      }
-    }
-  });
-}
 
 Tensor causal_self_attention(const Tensor& qkv_in, int NH, double attn_dropout_p, bool training,
                              CounterRng& rng) {
@@ -188,28 +188,35 @@ Tensor causal_self_attention(const Tensor& qkv_in, int NH, double attn_dropout_p
   const int64_t C = C3 / 3;
   const bool use_mask = training && attn_dropout_p > 0.0;
 
-  Tensor qkv = qkv_in.contiguous();                                        // (B, T, 3C)
-  Tensor out = Tensor::empty({B, T, C}, qkv.dtype());                      // (B, T, C)
-  Tensor P = Tensor::empty({B, NH, T, T}, qkv.dtype());                    // (B, NH, T, T)
-  Tensor mask = use_mask ? Tensor::empty({B, NH, T, T}, qkv.dtype()) : Tensor();
-  const DropoutMask mask_draw{attn_dropout_p,
-                              rng.range(use_mask ? static_cast<uint64_t>(B * NH * T * T) : 0)};
-  dispatch_floating(qkv.dtype(), [&](auto z) {
+  Tensor qkv = qkv_in.contiguous();                                  // (B, T, 3C)
+  const Device dev = qkv.device();
+  Tensor out = Tensor::empty({B, T, C}, qkv.dtype(), dev);           // (B, T, C)
+  Tensor P = Tensor::empty({B, NH, T, T}, qkv.dtype(), dev);         // (B, NH, T, T)
+  // The mask's numbers: taken from rng only when used, so eval mode draws nothing.
+  const DropoutMask mask{attn_dropout_p,
+                         rng.range(use_mask ? static_cast<uint64_t>(B * NH * T * T) : 0)};
+  dispatch_op(qkv, "causal_self_attention", [&](auto z, auto on) {
     using F = decltype(z);
-    if (use_mask) draw_attention_mask<F>(mask.data<F>(), mask_draw, B * NH, T);
-    attention_forward<F>(out.data<F>(), P.data<F>(), qkv.data<F>(),
-                         use_mask ? mask.data<F>() : nullptr, B, T, C, NH);
+    F *o = out.data<F>(true), *pp = P.data<F>(true);
+    const F* q = qkv.data<F>(true);
+    const DropoutMask* m = use_mask ? &mask : nullptr;
+    if constexpr (is_cuda(on)) attention_forward_cuda<F>(o, pp, q, m, B, T, C, NH);
+    else attention_forward<F>(o, pp, q, m, B, T, C, NH);
   });
 
-  Tensor qs = qkv.detach();  // saved: qkv (B, T, 3C), P and mask (B, NH, T, T)
+  Tensor qs = qkv.detach();  // saved: qkv (B, T, 3C) and P (B, NH, T, T); the mask is recomputed
   return record(out, "causal_self_attention", {qkv_in},
-                [qs, P, mask, B, T, C, NH](const Tensor& g_in, const std::vector<bool>&) {
-    Tensor g = g_in.contiguous();                         // (B, T, C)
-    Tensor dqkv = Tensor::empty(qs.shape(), qs.dtype());  // (B, T, 3C)
-    dispatch_floating(qs.dtype(), [&](auto z) {
+                [qs, P, mask, use_mask, B, T, C, NH](const Tensor& g_in,
+                                                     const std::vector<bool>&) {
+    Tensor g = g_in.contiguous();                                      // (B, T, C)
+    Tensor dqkv = Tensor::empty(qs.shape(), qs.dtype(), g.device());   // (B, T, 3C)
+    dispatch_op(g, "causal_self_attention backward", [&](auto z, auto on) {
       using F = decltype(z);
-      attention_backward<F>(dqkv.data<F>(), g.data<F>(), qs.data<F>(), P.data<F>(),
-                            mask.defined() ? mask.data<F>() : nullptr, B, T, C, NH);
+      F* d = dqkv.data<F>(true);
+      const F *gp = g.data<F>(true), *q = qs.data<F>(true), *pp = P.data<F>(true);
+      const DropoutMask* m = use_mask ? &mask : nullptr;
+      if constexpr (is_cuda(on)) attention_backward_cuda<F>(d, gp, q, pp, m, B, T, C, NH);
+      else attention_backward<F>(d, gp, q, pp, m, B, T, C, NH);
     });
     return std::vector<Tensor>{dqkv};
   });

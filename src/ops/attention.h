@@ -11,9 +11,15 @@
 //   Pd            = P * M                                     M: dropout mask, 0 or 1/(1-p)
 //   out[b, t, h]  = sum_u Pd[b, h, t, u] v[b, u, h]           heads concatenated -> (B, T, C)
 //
-// Saved for backward: qkv, P (B, NH, T, T) before dropout, and M when dropout is on. Memory is
-// O(B NH T^2): fine for the CPU reference at the small contexts it trains; the CUDA side may use
-// a flash-style kernel later with the same inputs and outputs.
+// Saved for backward: qkv and P (B, NH, T, T) before dropout. The dropout mask M is never
+// stored: entry (b, h, t, u) is a pure function of its index (ops/activation.h dropout_factor), so
+// the backward recomputes it, and the CPU and the GPU draw the same mask. Memory is O(B NH T^2):
+// fine for the contexts trained here; a flash-style kernel could later keep the same inputs and
+// outputs.
+//
+// Devices: the op follows qkv's device (core/dispatch.h). The CUDA twins (cuda/ops/attention.cu)
+// rearrange q, k, v into per-head contiguous blocks and run each product as one strided-batched
+// cuBLAS call over the B*NH heads, with row kernels for the causal softmax and its backward.
 //
 // What it leaves out: padding masks (the model trains on full T-token blocks, SPEC §5),
 // key/value caches for generation, sparse or banded attention (the paper uses dense), and
@@ -21,6 +27,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/philox.h"
 #include "core/tensor.h"
 #include "ops/activation.h"
@@ -35,13 +42,27 @@ Tensor causal_self_attention(const Tensor& qkv, int NH, double attn_dropout_p, b
                              CounterRng& rng);
 
 // ---- raw kernels (contiguous buffers; F is the float type, T the sequence length)
-//   out (B, T, C), P (B, NH, T, T)  <-  qkv (B, T, 3C), mask (B, NH, T, T) or null (no dropout)
+// `mask` describes the dropout draw (entry (b, h, t, u) is dropout_factor(*mask, ((b*NH + h)*T +
+// t)*T + u)); null means no dropout. It is a host-side description, read by the launcher, on
+// both devices.
+//   out (B, T, C), P (B, NH, T, T)  <-  qkv (B, T, 3C), mask or null
 template <typename F>
-void attention_forward(F* out, F* P, const F* qkv, const F* mask, int64_t B, int64_t T,
+void attention_forward(F* out, F* P, const F* qkv, const DropoutMask* mask, int64_t B, int64_t T,
                        int64_t C, int64_t NH);
-//   dqkv (B, T, 3C) (overwritten)  <-  dout (B, T, C), qkv, P, mask or null
+//   dqkv (B, T, 3C) (overwritten)  <-  dout (B, T, C), qkv, P, mask or null (the forward's)
 template <typename F>
-void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const F* mask,
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const DropoutMask* mask,
                         int64_t B, int64_t T, int64_t C, int64_t NH);
+
+// CUDA twins (cuda/ops/attention.cu), same contracts; F = float.
+MOE_CUDA_BEGIN
+template <typename F>
+void attention_forward_cuda(F* out, F* P, const F* qkv, const DropoutMask* mask, int64_t B,
+                            int64_t T, int64_t C, int64_t NH) MOE_CUDA_STUB
+template <typename F>
+void attention_backward_cuda(F* dqkv, const F* dout, const F* qkv, const F* P,
+                             const DropoutMask* mask, int64_t B, int64_t T, int64_t C,
+                             int64_t NH) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

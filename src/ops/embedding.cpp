@@ -1,4 +1,5 @@
-// embedding.cpp — CPU forward/backward pair for the token embedding (see embedding.h).
+// embedding.cpp — CPU forward/backward pair for the token embedding (see embedding.h), and the
+// device dispatch of its Tensor wrapper (CUDA twins: cuda/ops/embedding.cu).
 #include "ops/embedding.h"
 
 #include <algorithm>
@@ -84,15 +85,20 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table_in) {
         "of token ids (B, T), got ", ids_in.desc());
   CHECK(table_in.defined() && table_in.is_floating() && table_in.dim() == 2,
         "embedding: table must be (V, C) f32 or f64, got ", table_in.desc());
+  check_same_device(table_in.device(), {&ids_in}, "embedding");
   const int64_t V = table_in.size(0), C = table_in.size(1), N = ids_in.numel();
   Tensor ids = ids_in.contiguous(), table = table_in.contiguous();
-  check_ids(ids, V);
+  if (ids.device().is_cpu()) check_ids(ids, V);  // on the GPU: NaN rows instead (embedding.h)
   Shape out_shape = ids.shape();
   out_shape.push_back(C);  // (B, T, C)
-  Tensor out = Tensor::empty(out_shape, table.dtype());
-  dispatch_floating(table.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
+  dispatch_op(table, "embedding", [&](auto z, auto dev) {
     using T = decltype(z);
-    embedding_forward<T>(out.data<T>(), ids.data<int32_t>(), table.data<T>(), N, V, C);
+    T* o = out.data<T>(true);
+    const int32_t* ip = ids.data<int32_t>(true);
+    const T* tp = table.data<T>(true);
+    if constexpr (is_cuda(dev)) embedding_forward_cuda<T>(o, ip, tp, N, V, C);
+    else embedding_forward<T>(o, ip, tp, N, V, C);
   });
   Tensor ids_saved = ids.detach();
   return record(out, "embedding", {ids_in, table_in},
@@ -100,10 +106,14 @@ Tensor embedding(const Tensor& ids_in, const Tensor& table_in) {
     std::vector<Tensor> grads(2);  // slot 0 (ids) never gets a gradient
     if (!needs[1]) return grads;
     Tensor g = g_in.contiguous();  // (B, T, C)
-    Tensor dtable = Tensor::empty({V, C}, g.dtype());
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor dtable = Tensor::empty({V, C}, g.dtype(), g.device());
+    dispatch_op(g, "embedding backward", [&](auto z, auto dev) {
       using T = decltype(z);
-      embedding_backward<T>(dtable.data<T>(), g.data<T>(), ids_saved.data<int32_t>(), N, V, C);
+      T* d = dtable.data<T>(true);
+      const T* gp = g.data<T>(true);
+      const int32_t* ip = ids_saved.data<int32_t>(true);
+      if constexpr (is_cuda(dev)) embedding_backward_cuda<T>(d, gp, ip, N, V, C);
+      else embedding_backward<T>(d, gp, ip, N, V, C);
     });
     grads[1] = dtable;
     return grads;

@@ -11,12 +11,19 @@
 // without atomics, threads split the C columns, not the tokens: each thread walks all tokens in
 // order and adds into its own columns, so every element is summed in token order whatever the
 // thread count.
+// On the GPU (cuda/ops/embedding.cu) the same token-order sum is kept without atomics by sorting
+// the tokens by id first (a stable counting sort, core/scan.cuh); one thread block then sums each
+// vocabulary row's tokens in token order, so the result is bitwise the CPU's.
 // Out-of-range ids are an error naming the id, its position and V (usually a tokenizer or
-// checkpoint whose vocabulary does not match the model).
+// checkpoint whose vocabulary does not match the model) — on the CPU. On the GPU the ids cannot
+// be read by the host without stalling it, so an out-of-range id gives a NaN output row instead
+// (and adds nothing to dtable); the loss then turns NaN and the trainer's finite-loss check stops.
+// Ids and table must be on one device.
 // What it leaves out: padding_idx, max_norm, sparse gradients.
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -33,5 +40,15 @@ void embedding_forward(T* out, const int32_t* ids, const T* table, int64_t N, in
 template <typename T>
 void embedding_backward(T* dtable, const T* dout, const int32_t* ids, int64_t N, int64_t V,
                         int64_t C);
+
+// CUDA twins: ids on the device are not range-checked (see the top of this file).
+MOE_CUDA_BEGIN
+template <typename T>
+void embedding_forward_cuda(T* out, const int32_t* ids, const T* table, int64_t N, int64_t V,
+                            int64_t C) MOE_CUDA_STUB
+template <typename T>
+void embedding_backward_cuda(T* dtable, const T* dout, const int32_t* ids, int64_t N, int64_t V,
+                             int64_t C) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

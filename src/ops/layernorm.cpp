@@ -1,4 +1,5 @@
-// layernorm.cpp — CPU forward/backward pair for layer normalisation (see layernorm.h).
+// layernorm.cpp — CPU forward/backward pair for layer normalisation (see layernorm.h), and the
+// device dispatch of its Tensor wrapper (CUDA twins: cuda/ops/layernorm.cu).
 //
 // Parallel plan (deterministic, see core/parallel.h):
 //   forward, dx:     rows are independent -> parallel over rows.
@@ -133,31 +134,40 @@ Tensor layernorm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_
         "layernorm: dtypes differ, x ", x_in.desc(), ", gamma ", gamma_in.desc(), ", beta ",
         beta_in.desc());
   CHECK(eps > 0.0, "layernorm: eps must be > 0, got ", eps);
+  check_same_device(x_in.device(), {&gamma_in, &beta_in}, "layernorm");
   const int64_t R = x_in.numel() / C;
 
   Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype());   // (..., C)
-  Tensor mean = Tensor::empty({R}, x.dtype());       // (R,)
-  Tensor rstd = Tensor::empty({R}, x.dtype());       // (R,)
-  dispatch_floating(x.dtype(), [&](auto z) {
+  const Device dev = x.device();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), dev);  // (..., C)
+  Tensor mean = Tensor::empty({R}, x.dtype(), dev);       // (R,)
+  Tensor rstd = Tensor::empty({R}, x.dtype(), dev);       // (R,)
+  dispatch_op(x, "layernorm", [&](auto z, auto on) {
     using T = decltype(z);
-    layernorm_forward<T>(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
-                         gamma.data<T>(), beta.data<T>(), eps, R, C);
+    T *o = out.data<T>(true), *mp = mean.data<T>(true), *rp = rstd.data<T>(true);
+    const T *xp = x.data<T>(true), *gp = gamma.data<T>(true), *bp = beta.data<T>(true);
+    if constexpr (is_cuda(on)) layernorm_forward_cuda<T>(o, mp, rp, xp, gp, bp, eps, R, C);
+    else layernorm_forward<T>(o, mp, rp, xp, gp, bp, eps, R, C);
   });
 
   Tensor xs = x.detach(), gs = gamma.detach();  // saved: x (..., C), gamma (C,), mean, rstd (R,)
   return record(out, "layernorm", {x_in, gamma_in, beta_in},
                 [xs, gs, mean, rstd, R, C](const Tensor& g_in, const std::vector<bool>& needs) {
     Tensor g = g_in.contiguous();  // (..., C)
-    Tensor dx = needs[0] ? Tensor::empty(xs.shape(), xs.dtype()) : Tensor();  // (..., C)
-    Tensor dgamma = needs[1] ? Tensor::empty({C}, xs.dtype()) : Tensor();     // (C,)
-    Tensor dbeta = needs[2] ? Tensor::empty({C}, xs.dtype()) : Tensor();      // (C,)
-    dispatch_floating(xs.dtype(), [&](auto z) {
+    const Device dev = xs.device();
+    Tensor dx = needs[0] ? Tensor::empty(xs.shape(), xs.dtype(), dev) : Tensor();  // (..., C)
+    Tensor dgamma = needs[1] ? Tensor::empty({C}, xs.dtype(), dev) : Tensor();     // (C,)
+    Tensor dbeta = needs[2] ? Tensor::empty({C}, xs.dtype(), dev) : Tensor();      // (C,)
+    dispatch_op(g, "layernorm backward", [&](auto z, auto on) {
       using T = decltype(z);
-      layernorm_backward<T>(needs[0] ? dx.data<T>() : nullptr,
-                            needs[1] ? dgamma.data<T>() : nullptr,
-                            needs[2] ? dbeta.data<T>() : nullptr, g.data<T>(), xs.data<T>(),
-                            mean.data<T>(), rstd.data<T>(), gs.data<T>(), R, C);
+      T* dxp = needs[0] ? dx.data<T>(true) : nullptr;
+      T* dgp = needs[1] ? dgamma.data<T>(true) : nullptr;
+      T* dbp = needs[2] ? dbeta.data<T>(true) : nullptr;
+      const T *gp = g.data<T>(true), *xp = xs.data<T>(true), *mp = mean.data<T>(true),
+              *rp = rstd.data<T>(true), *gmp = gs.data<T>(true);
+      if constexpr (is_cuda(on))
+        layernorm_backward_cuda<T>(dxp, dgp, dbp, gp, xp, mp, rp, gmp, R, C);
+      else layernorm_backward<T>(dxp, dgp, dbp, gp, xp, mp, rp, gmp, R, C);
     });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   });

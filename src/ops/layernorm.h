@@ -12,11 +12,15 @@
 // The forward saves mean and rstd per row (two numbers), so backward never recomputes the
 // statistics; it recomputes xhat from x, which is cheaper than storing it.
 //
+// Every raw function has a CUDA twin with the same name plus `_cuda` and the same arguments
+// (cuda/ops/layernorm.cu); the wrapper picks one by the inputs' device (core/dispatch.h).
+//
 // What it leaves out: normalising over more than the last axis, elementwise_affine=false (pass
-// gamma = 1, beta = 0), and the CUDA kernel (cuda/ later, same argument order).
+// gamma = 1, beta = 0).
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -37,5 +41,14 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* gamma, con
 template <typename T>
 void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean,
                         const T* rstd, const T* gamma, int64_t R, int64_t C);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void layernorm_forward_cuda(T* out, T* mean, T* rstd, const T* x, const T* gamma, const T* beta,
+                            double eps, int64_t R, int64_t C) MOE_CUDA_STUB
+template <typename T>
+void layernorm_backward_cuda(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* mean,
+                             const T* rstd, const T* gamma, int64_t R, int64_t C) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -1,4 +1,5 @@
-// linear.cpp — CPU forward/backward pairs for linear and matmul (see linear.h), on ops/gemm.
+// linear.cpp — CPU forward/backward pairs for linear and matmul (see linear.h), on ops/gemm, and
+// the device dispatch of their Tensor wrappers (CUDA twins: cuda/ops/linear.cu).
 #include "ops/linear.h"
 
 #include <algorithm>
@@ -89,9 +90,31 @@ MOE_INSTANTIATE(double)
 
 static void check_float_operand(const Tensor& t, DType dt, const char* op, const char* what) {
   CHECK(t.defined(), op, ": ", what, " is undefined");
-  CHECK(t.device().is_cpu(), op, ": ", what, " is ", t.desc(), "; this op runs on the CPU");
   CHECK(t.dtype() == dt, op, ": ", what, " has dtype ", dtype_name(t.dtype()), ", expected ",
         dtype_name(dt), " like the first operand");
+}
+
+// The backward of linear: gradients of the inputs that need one, on g's device.
+static std::vector<Tensor> linear_grads(const Tensor& g_in, const std::vector<bool>& needs,
+                                        const Tensor& xs, const Tensor& ws, const Shape& x_shape,
+                                        int64_t N, int64_t Cin, int64_t Cout) {
+  Tensor g = g_in.contiguous();  // (..., Cout)
+  const Device dev = g.device();
+  Tensor dx = needs[0] ? Tensor::empty(x_shape, g.dtype(), dev) : Tensor();  // (..., Cin)
+  Tensor dw = needs[1] ? Tensor::empty({Cout, Cin}, g.dtype(), dev) : Tensor();
+  Tensor db = needs[2] ? Tensor::empty({Cout}, g.dtype(), dev) : Tensor();
+  dispatch_op(g, "linear backward", [&](auto z, auto on) {
+    using T = decltype(z);
+    T* dxp = needs[0] ? dx.data<T>(true) : nullptr;
+    T* dwp = needs[1] ? dw.data<T>(true) : nullptr;
+    T* dbp = needs[2] ? db.data<T>(true) : nullptr;
+    const T* gp = g.data<T>(true);
+    const T* xp = needs[1] ? xs.data<T>(true) : nullptr;  // dw reads x
+    const T* wp = needs[0] ? ws.data<T>(true) : nullptr;  // dx reads w
+    if constexpr (is_cuda(on)) linear_backward_cuda<T>(dxp, dwp, dbp, gp, xp, wp, N, Cin, Cout);
+    else linear_backward<T>(dxp, dwp, dbp, gp, xp, wp, N, Cin, Cout);
+  });
+  return {dx, dw, db};
 }
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
@@ -107,42 +130,57 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
     check_float_operand(b_in, x_in.dtype(), "linear", "b");
     check_shape(b_in, {Cout}, "linear: bias b");
   }
+  check_same_device(x_in.device(), {&w_in, &b_in}, "linear");
   const int64_t N = shape_numel(Shape(x_in.shape().begin(), x_in.shape().end() - 1));  // rows
   Shape out_shape = x_in.shape();
   out_shape.back() = Cout;  // (..., Cout)
   Tensor x = x_in.contiguous(), w = w_in.contiguous(), b = has_b ? b_in.contiguous() : Tensor();
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  dispatch_floating(x.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  dispatch_op(x, "linear", [&](auto z, auto on) {
     using T = decltype(z);
-    linear_forward<T>(out.data<T>(), x.data<T>(), w.data<T>(), has_b ? b.data<T>() : nullptr, N,
-                      Cin, Cout);
+    T* o = out.data<T>(true);
+    const T *xp = x.data<T>(true), *wp = w.data<T>(true);
+    const T* bp = has_b ? b.data<T>(true) : nullptr;
+    if constexpr (is_cuda(on)) linear_forward_cuda<T>(o, xp, wp, bp, N, Cin, Cout);
+    else linear_forward<T>(o, xp, wp, bp, N, Cin, Cout);
   });
   // Save only what backward reads: x for dw (if w needs a gradient), w for dx (if x does).
   Tensor xs = w_in.requires_grad() ? x.detach() : Tensor();
   Tensor ws = x_in.requires_grad() ? w.detach() : Tensor();
   Shape x_shape = x_in.shape();
   return record(out, "linear", {x_in, w_in, b_in},
-                [xs, ws, x_shape, N, Cin, Cout](const Tensor& g_in,
-                                                const std::vector<bool>& needs) {
-    Tensor g = g_in.contiguous();  // (..., Cout)
-    Tensor dx = needs[0] ? Tensor::empty(x_shape, g.dtype()) : Tensor();  // (..., Cin)
-    Tensor dw = needs[1] ? Tensor::empty({Cout, Cin}, g.dtype()) : Tensor();
-    Tensor db = needs[2] ? Tensor::empty({Cout}, g.dtype()) : Tensor();
-    dispatch_floating(g.dtype(), [&](auto z) {
-      using T = decltype(z);
-      linear_backward<T>(needs[0] ? dx.data<T>() : nullptr, needs[1] ? dw.data<T>() : nullptr,
-                         needs[2] ? db.data<T>() : nullptr, g.data<T>(),
-                         needs[1] ? xs.data<T>() : nullptr, needs[0] ? ws.data<T>() : nullptr, N,
-                         Cin, Cout);
-    });
-    return std::vector<Tensor>{dx, dw, db};
+                [xs, ws, x_shape, N, Cin, Cout](const Tensor& g, const std::vector<bool>& needs) {
+    return linear_grads(g, needs, xs, ws, x_shape, N, Cin, Cout);
   });
+}
+
+// The backward of matmul: gradients of the operands that need one, on g's device.
+static std::vector<Tensor> matmul_grads(const Tensor& g_in, const std::vector<bool>& needs,
+                                        const Tensor& as, const Tensor& bs, const Shape& a_shape,
+                                        const Shape& b_shape, int64_t batch, int64_t M, int64_t K,
+                                        int64_t N) {
+  Tensor g = g_in.contiguous();  // (..., M, N)
+  const Device dev = g.device();
+  Tensor da = needs[0] ? Tensor::empty(a_shape, g.dtype(), dev) : Tensor();  // (..., M, K)
+  Tensor db = needs[1] ? Tensor::empty(b_shape, g.dtype(), dev) : Tensor();  // (..., K, N)
+  dispatch_op(g, "matmul backward", [&](auto z, auto on) {
+    using T = decltype(z);
+    T* dap = needs[0] ? da.data<T>(true) : nullptr;
+    T* dbp = needs[1] ? db.data<T>(true) : nullptr;
+    const T* gp = g.data<T>(true);
+    const T* ap = needs[1] ? as.data<T>(true) : nullptr;  // db reads a
+    const T* bp = needs[0] ? bs.data<T>(true) : nullptr;  // da reads b
+    if constexpr (is_cuda(on)) matmul_backward_cuda<T>(dap, dbp, gp, ap, bp, batch, M, K, N);
+    else matmul_backward<T>(dap, dbp, gp, ap, bp, batch, M, K, N);
+  });
+  return {da, db};
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   CHECK(a_in.defined() && b_in.defined(), "matmul: undefined operand");
   CHECK(a_in.is_floating(), "matmul: a must be f32 or f64, got ", a_in.desc());
   check_float_operand(b_in, a_in.dtype(), "matmul", "b");
+  check_same_device(a_in.device(), {&b_in}, "matmul");
   const int nd = a_in.dim();
   CHECK(nd >= 2 && b_in.dim() == nd, "matmul: a (..., M, K) and b (..., K, N) need the same "
         "number (>= 2) of dims, got ", shape_str(a_in.shape()), " and ", shape_str(b_in.shape()));
@@ -157,27 +195,21 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   out_shape.push_back(M);
   out_shape.push_back(N);  // (..., M, N)
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
-  Tensor out = Tensor::empty(out_shape, a.dtype());
-  dispatch_floating(a.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  dispatch_op(a, "matmul", [&](auto z, auto on) {
     using T = decltype(z);
-    matmul_forward<T>(out.data<T>(), a.data<T>(), b.data<T>(), batch, M, K, N);
+    T* o = out.data<T>(true);
+    const T *ap = a.data<T>(true), *bp = b.data<T>(true);
+    if constexpr (is_cuda(on)) matmul_forward_cuda<T>(o, ap, bp, batch, M, K, N);
+    else matmul_forward<T>(o, ap, bp, batch, M, K, N);
   });
   Tensor as = b_in.requires_grad() ? a.detach() : Tensor();  // db reads a
   Tensor bs = a_in.requires_grad() ? b.detach() : Tensor();  // da reads b
   Shape a_shape = a_in.shape(), b_shape = b_in.shape();
   return record(out, "matmul", {a_in, b_in},
-                [as, bs, a_shape, b_shape, batch, M, K, N](const Tensor& g_in,
+                [as, bs, a_shape, b_shape, batch, M, K, N](const Tensor& g,
                                                            const std::vector<bool>& needs) {
-    Tensor g = g_in.contiguous();  // (..., M, N)
-    Tensor da = needs[0] ? Tensor::empty(a_shape, g.dtype()) : Tensor();  // (..., M, K)
-    Tensor db = needs[1] ? Tensor::empty(b_shape, g.dtype()) : Tensor();  // (..., K, N)
-    dispatch_floating(g.dtype(), [&](auto z) {
-      using T = decltype(z);
-      matmul_backward<T>(needs[0] ? da.data<T>() : nullptr, needs[1] ? db.data<T>() : nullptr,
-                         g.data<T>(), needs[1] ? as.data<T>() : nullptr,
-                         needs[0] ? bs.data<T>() : nullptr, batch, M, K, N);
-    });
-    return std::vector<Tensor>{da, db};
+    return matmul_grads(g, needs, as, bs, a_shape, b_shape, batch, M, K, N);
   });
 }
 

@@ -10,12 +10,17 @@
 // y = x @ w^T. Leading dimensions of x are flattened into rows: x (B, T, Cin) is (B*T, Cin).
 // What it leaves out: broadcasting in matmul (batch dims must match exactly), a fused activation.
 //
+// Devices: the ops follow their inputs (core/dispatch.h). On CUDA, linear's forward is one
+// cuBLASLt matmul with the bias added in its epilogue, its backward and matmul are cuBLAS
+// (cuda/ops/linear.cu); CUDA runs f32 only.
+//
 // Derivatives (notes/ops_part1.md):
 //   y = x @ w^T + b          dx = dy @ w,      dw = dy^T @ x,     db = sum over rows of dy
 //   out = a @ b (batched)    da = dout @ b^T,  db = a^T @ dout
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -48,5 +53,21 @@ void matmul_forward(T* out, const T* a, const T* b, int64_t batch, int64_t M, in
 template <typename T>
 void matmul_backward(T* da, T* db, const T* dout, const T* a, const T* b, int64_t batch,
                      int64_t M, int64_t K, int64_t N);
+
+// CUDA twins (cuda/ops/linear.cu), same contracts; T = float.
+MOE_CUDA_BEGIN
+template <typename T>
+void linear_forward_cuda(T* out, const T* x, const T* w, const T* b, int64_t N, int64_t Cin,
+                         int64_t Cout) MOE_CUDA_STUB
+template <typename T>
+void linear_backward_cuda(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, int64_t N,
+                          int64_t Cin, int64_t Cout) MOE_CUDA_STUB
+template <typename T>
+void matmul_forward_cuda(T* out, const T* a, const T* b, int64_t batch, int64_t M, int64_t K,
+                         int64_t N) MOE_CUDA_STUB
+template <typename T>
+void matmul_backward_cuda(T* da, T* db, const T* dout, const T* a, const T* b, int64_t batch,
+                          int64_t M, int64_t K, int64_t N) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

@@ -1,4 +1,5 @@
-// shape.cpp — CPU forward/backward pairs for reshape, transpose, slice, concat (see shape.h).
+// shape.cpp — CPU forward/backward pairs for reshape, transpose, slice, concat (see shape.h), and
+// the device dispatch of their Tensor wrappers (CUDA twins: cuda/ops/shape.cu).
 //
 // All kernels are copies of contiguous runs (the innermost `In` elements, or whole blocks), and
 // each thread writes its own rows of the output, so they are deterministic by construction.
@@ -19,13 +20,17 @@ int64_t copy_grain(int64_t per_unit) {
   return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, per_unit));
 }
 
-// Run f(T{}) for the dtype of a tensor: float, double or int32_t (ids are moved by shape ops too).
+// The one dispatch point of every shape op: dispatch_op (core/dispatch.h), plus i32 tensors (ids
+// are moved by shape ops too). f(T{}, OnCpu{}) with T = float, double or int32_t on the CPU;
+// f(T{}, OnCuda{}) with T = float or int32_t on the GPU.
 template <typename F>
-void dispatch_any(DType dt, F&& f) {
-  if (dt == DType::I32) {
-    f(int32_t{});
+void dispatch_shape(const Tensor& t, const char* op, F&& f) {
+  if (t.dtype() != DType::I32) {
+    dispatch_op(t, op, std::forward<F>(f));
+  } else if (t.device().is_cuda()) {
+    f(int32_t{}, OnCuda{});
   } else {
-    dispatch_floating(dt, std::forward<F>(f));
+    f(int32_t{}, OnCpu{});
   }
 }
 
@@ -198,19 +203,25 @@ Tensor transpose(const Tensor& x_in, int d0, int d1) {
   Shape out_shape = s;
   std::swap(out_shape[d0], out_shape[d1]);
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  dispatch_any(x.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  dispatch_shape(x, "transpose", [&](auto z, auto dev) {
     using T = decltype(z);
-    transpose_forward<T>(out.data<T>(), x.data<T>(), A, D0, Mid, D1, In);
+    T* o = out.data<T>(true);
+    const T* xp = x.data<T>(true);
+    if constexpr (is_cuda(dev)) transpose_forward_cuda<T>(o, xp, A, D0, Mid, D1, In);
+    else transpose_forward<T>(o, xp, A, D0, Mid, D1, In);
   });
   Shape x_shape = s;
   return record(out, "transpose", {x_in},
                 [x_shape, A, D0, Mid, D1, In](const Tensor& g_in, const std::vector<bool>&) {
     Tensor g = g_in.contiguous();
-    Tensor dx = Tensor::empty(x_shape, g.dtype());
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor dx = Tensor::empty(x_shape, g.dtype(), g.device());
+    dispatch_shape(g, "transpose backward", [&](auto z, auto dev) {
       using T = decltype(z);
-      transpose_backward<T>(dx.data<T>(), g.data<T>(), A, D0, Mid, D1, In);
+      T* d = dx.data<T>(true);
+      const T* gp = g.data<T>(true);
+      if constexpr (is_cuda(dev)) transpose_backward_cuda<T>(d, gp, A, D0, Mid, D1, In);
+      else transpose_backward<T>(d, gp, A, D0, Mid, D1, In);
     });
     return std::vector<Tensor>{dx};
   });
@@ -227,19 +238,25 @@ Tensor slice(const Tensor& x_in, int dim, int64_t start, int64_t end) {
   Shape out_shape = s;
   out_shape[d] = len;
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  dispatch_any(x.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  dispatch_shape(x, "slice", [&](auto z, auto dev) {
     using T = decltype(z);
-    slice_forward<T>(out.data<T>(), x.data<T>(), Outer, D, In, start, len);
+    T* o = out.data<T>(true);
+    const T* xp = x.data<T>(true);
+    if constexpr (is_cuda(dev)) slice_forward_cuda<T>(o, xp, Outer, D, In, start, len);
+    else slice_forward<T>(o, xp, Outer, D, In, start, len);
   });
   Shape x_shape = s;
   return record(out, "slice", {x_in},
                 [x_shape, Outer, D, In, start, len](const Tensor& g_in, const std::vector<bool>&) {
     Tensor g = g_in.contiguous();
-    Tensor dx = Tensor::empty(x_shape, g.dtype());
-    dispatch_floating(g.dtype(), [&](auto z) {
+    Tensor dx = Tensor::empty(x_shape, g.dtype(), g.device());
+    dispatch_shape(g, "slice backward", [&](auto z, auto dev) {
       using T = decltype(z);
-      slice_backward<T>(dx.data<T>(), g.data<T>(), Outer, D, In, start, len);
+      T* d = dx.data<T>(true);
+      const T* gp = g.data<T>(true);
+      if constexpr (is_cuda(dev)) slice_backward_cuda<T>(d, gp, Outer, D, In, start, len);
+      else slice_backward<T>(d, gp, Outer, D, In, start, len);
     });
     return std::vector<Tensor>{dx};
   });
@@ -264,17 +281,19 @@ Tensor concat(const std::vector<Tensor>& xs_in, int dim) {
     for (int k = 0; same && k < nd; ++k) same = k == d || t.size(k) == first.size(k);
     CHECK(same, "concat along dim ", d, ": tensor ", i, " has shape ", shape_str(t.shape()),
           ", which differs from tensor 0's ", shape_str(first.shape()), " outside dim ", d);
+    check_same_device(first.device(), {&t}, "concat");
     xs.push_back(t.contiguous());
     sizes.push_back(t.size(d));
     out_shape[d] += t.size(d);
   }
   const int64_t Outer = prod(out_shape, 0, d), In = prod(out_shape, d + 1, nd);
-  Tensor out = Tensor::empty(out_shape, first.dtype());
-  dispatch_any(first.dtype(), [&](auto z) {
+  Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
+  dispatch_shape(first, "concat", [&](auto z, auto dev) {
     using T = decltype(z);
     std::vector<const T*> ptrs;
-    for (const Tensor& t : xs) ptrs.push_back(t.data<T>());
-    concat_forward<T>(out.data<T>(), ptrs, sizes, Outer, In);
+    for (const Tensor& t : xs) ptrs.push_back(t.data<T>(true));
+    if constexpr (is_cuda(dev)) concat_forward_cuda<T>(out.data<T>(true), ptrs, sizes, Outer, In);
+    else concat_forward<T>(out.data<T>(true), ptrs, sizes, Outer, In);
   });
   std::vector<Shape> shapes;
   for (const Tensor& t : xs_in) shapes.push_back(t.shape());
@@ -283,13 +302,14 @@ Tensor concat(const std::vector<Tensor>& xs_in, int dim) {
     Tensor g = g_in.contiguous();
     std::vector<Tensor> dxs(shapes.size());
     for (size_t i = 0; i < shapes.size(); ++i)
-      if (needs[i]) dxs[i] = Tensor::empty(shapes[i], g.dtype());
-    dispatch_floating(g.dtype(), [&](auto z) {
+      if (needs[i]) dxs[i] = Tensor::empty(shapes[i], g.dtype(), g.device());
+    dispatch_shape(g, "concat backward", [&](auto z, auto dev) {
       using T = decltype(z);
       std::vector<T*> ptrs(shapes.size(), nullptr);
       for (size_t i = 0; i < shapes.size(); ++i)
-        if (needs[i]) ptrs[i] = dxs[i].data<T>();
-      concat_backward<T>(ptrs, g.data<T>(), sizes, Outer, In);
+        if (needs[i]) ptrs[i] = dxs[i].data<T>(true);
+      if constexpr (is_cuda(dev)) concat_backward_cuda<T>(ptrs, g.data<T>(true), sizes, Outer, In);
+      else concat_backward<T>(ptrs, g.data<T>(true), sizes, Outer, In);
     });
     return dxs;
   });

@@ -17,11 +17,14 @@
 //   transpose  dx = transpose(dout, d0, d1)
 //   slice      dx = zeros(x.shape) with dx[..., start:end, ...] = dout
 //   concat     dx_i = dout[..., offset_i : offset_i + size_i, ...]
+// Devices: the result lives on the input's device; the CUDA twins (cuda/ops/shape.cu) move raw
+// 4-byte words, so f32 and i32 tensors both work on the GPU (f64 stays on the CPU).
 // What it leaves out: general permute (compose transposes), broadcasting/expand, stepped slices.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
@@ -63,5 +66,29 @@ void concat_forward(T* out, const std::vector<const T*>& xs, const std::vector<i
 template <typename T>
 void concat_backward(const std::vector<T*>& dxs, const T* dout, const std::vector<int64_t>& sizes,
                      int64_t Outer, int64_t In);
+
+// CUDA twins, T = float or int32_t (the kernels copy words and never look at the values).
+MOE_CUDA_BEGIN
+template <typename T>
+void transpose_forward_cuda(T* out, const T* x, int64_t A, int64_t D0, int64_t Mid, int64_t D1,
+                            int64_t In) MOE_CUDA_STUB
+template <typename T>
+void transpose_backward_cuda(T* dx, const T* dout, int64_t A, int64_t D0, int64_t Mid, int64_t D1,
+                             int64_t In) MOE_CUDA_STUB
+template <typename T>
+void slice_forward_cuda(T* out, const T* x, int64_t Outer, int64_t D, int64_t In, int64_t start,
+                        int64_t len) MOE_CUDA_STUB
+template <typename T>
+void slice_backward_cuda(T* dx, const T* dout, int64_t Outer, int64_t D, int64_t In,
+                         int64_t start, int64_t len) MOE_CUDA_STUB
+template <typename T>
+void concat_forward_cuda(T* out, const std::vector<const T*>& xs,
+                         const std::vector<int64_t>& sizes, int64_t Outer, int64_t In)
+    MOE_CUDA_STUB
+template <typename T>
+void concat_backward_cuda(const std::vector<T*>& dxs, const T* dout,
+                          const std::vector<int64_t>& sizes, int64_t Outer, int64_t In)
+    MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

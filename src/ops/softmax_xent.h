@@ -14,33 +14,63 @@
 // A batch where every target is ignored has count = 0: the loss is defined as 0 with a zero
 // gradient (PyTorch returns NaN there; a 0 cannot poison a running mean).
 //
-// What it leaves out: label smoothing, class weights, a "sum" reduction, and (N, V) logits on the
-// GPU (cuda/ later, same argument order).
+// Devices: the loss and the count of kept rows stay on the logits' device (no host read on the GPU
+// path), and the backward reads dloss and the count from there. Every raw function has a CUDA twin
+// with the same name plus `_cuda` and the same arguments (cuda/ops/softmax_xent.cu). On the CPU a
+// target outside [0, V) that is not ignore_index is an error (the wrapper reads the targets); on
+// the GPU reading them would stall the host, so such a row gets a NaN loss instead (and a NaN
+// gradient row), which makes the mean loss NaN: the trainer's finite-loss check stops there.
+//
+// What it leaves out: label smoothing, class weights, a "sum" reduction.
 #pragma once
 #include <cstdint>
 
+#include "core/dispatch.h"
 #include "core/tensor.h"
 
 namespace moe {
 
 // Mean NLL over the rows whose target is not ignore_index.
 //   logits: (N, V) f32/f64, targets: (N,) i32 in [0, V) or == ignore_index  ->  scalar ()
-// Gradient flows to logits only. A target outside [0, V) that is not ignore_index is an error.
+// Gradient flows to logits only. A target outside [0, V) that is not ignore_index is an error on
+// the CPU and a NaN loss on the GPU.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& targets, int ignore_index = -1);
 
 // Per-row NLL for evaluation, never recorded on the tape: (N, V), (N,) -> (N,) in logits' dtype;
-// rows whose target is ignore_index get 0.
+// rows whose target is ignore_index get 0 (an out-of-range target: an error on the CPU, NaN on
+// the GPU).
 Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int ignore_index = -1);
 
-// ---- raw kernels (contiguous buffers). Targets must already be validated.
-// row_nll (N,) in double (summed by the caller in row order), lse (N,)  <-  logits (N, V), targets
+// ---- raw kernels (contiguous buffers; every pointer on one device, scalars included).
+// loss () = (1/count) sum of the kept rows' NLL (summed in double in row order on the CPU, by a
+// fixed tree on the GPU; 0 when count = 0), count () = number of rows whose target is not
+// ignore_index, lse (N,)  <-  logits (N, V), targets (N,)
 template <typename T>
-void softmax_xent_forward(double* row_nll, T* lse, const T* logits, const int32_t* targets,
-                          int ignore_index, int64_t N, int64_t V);
-// dlogits (N, V) = (softmax - onehot) * dscale for kept rows, 0 for ignored rows (overwrites);
-// dscale = dloss / count.
+void softmax_xent_forward(T* loss, int32_t* count, T* lse, const T* logits,
+                          const int32_t* targets, int ignore_index, int64_t N, int64_t V);
+// nll (N,) = lse_n - l[n, t_n], 0 for ignored rows  <-  logits (N, V), targets (N,)
 template <typename T>
-void softmax_xent_backward(T* dlogits, T dscale, const T* logits, const T* lse,
-                           const int32_t* targets, int ignore_index, int64_t N, int64_t V);
+void cross_entropy_rows_forward(T* nll, const T* logits, const int32_t* targets,
+                                int ignore_index, int64_t N, int64_t V);
+// dlogits (N, V) = (softmax - onehot) * dloss[0] / count[0] for kept rows, 0 for ignored rows and
+// everywhere when count[0] = 0 (overwrites).
+template <typename T>
+void softmax_xent_backward(T* dlogits, const T* dloss, const int32_t* count, const T* logits,
+                           const T* lse, const int32_t* targets, int ignore_index, int64_t N,
+                           int64_t V);
+
+MOE_CUDA_BEGIN
+template <typename T>
+void softmax_xent_forward_cuda(T* loss, int32_t* count, T* lse, const T* logits,
+                               const int32_t* targets, int ignore_index, int64_t N, int64_t V)
+    MOE_CUDA_STUB
+template <typename T>
+void cross_entropy_rows_forward_cuda(T* nll, const T* logits, const int32_t* targets,
+                                     int ignore_index, int64_t N, int64_t V) MOE_CUDA_STUB
+template <typename T>
+void softmax_xent_backward_cuda(T* dlogits, const T* dloss, const int32_t* count,
+                                const T* logits, const T* lse, const int32_t* targets,
+                                int ignore_index, int64_t N, int64_t V) MOE_CUDA_STUB
+MOE_CUDA_END
 
 }  // namespace moe

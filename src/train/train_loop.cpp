@@ -6,8 +6,10 @@
 //    describes exactly one loss curve.
 //  * Ctrl-C only sets a flag; the loop finishes the step in flight, saves a checkpoint and exits
 //    with 130 (the shell's code for SIGINT), so an interrupted run loses nothing.
-//  * A non-finite loss stops before the update: no checkpoint is written, so the last good one
-//    (at most --ckpt-every steps old) stays intact; exit code 3.
+//  * The loop reads values from the device only when it logs or saves. A non-finite loss or
+//    gradient is caught on the device by the optimizer, which skips that update and every later
+//    one; the loop sees the flag at its next log or save, stops without saving (the last good
+//    checkpoint stays intact) and exits with code 3.
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -16,6 +18,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/device.h"
 #include "train/trainer.h"
 
 namespace moe {
@@ -58,6 +61,47 @@ void Trainer::log_line(const std::string& json) const {
   out << json << '\n';
 }
 
+// The dense peak this run's precision can reach on this GPU, for MFU (DESIGN.md "Performance":
+// H100/H200 989 TFLOP/s bf16, 495 TF32, 67 plain f32); 0 where unknown (the CPU, other GPUs).
+static double peak_flops(const Device& dev) {
+  if (!dev.is_cuda()) return 0.0;
+  const std::string name = describe_device(dev);
+  if (name.find("H100") == std::string::npos && name.find("H200") == std::string::npos) return 0.0;
+  return cuda_allow_tf32() ? 495e12 : 67e12;
+}
+
+static double gib(size_t bytes) { return static_cast<double>(bytes) / double(size_t(1) << 30); }
+
+std::string Trainer::progress_json(const StepResult& s, double elapsed, double tps) const {
+  const double paper_ftok = paper_flops_per_token(cfg_.model);
+  const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
+  const double peak = peak_flops(cfg_.device);
+  std::ostringstream js;
+  js << "{\"step\":" << step_ << ",\"tokens\":" << static_cast<int64_t>(tokens_seen_)
+     << ",\"loss\":" << fmt("%.6f", s.loss.item()) << ",\"lr\":" << fmt("%.6g", s.lr)
+     << ",\"grad_norm\":" << fmt("%.4g", s.grad_norm.item()) << ",\"tokens_per_s\":" << fmt("%.1f", tps)
+     << ",\"elapsed_s\":" << fmt("%.2f", elapsed)
+     << ",\"compute_paper_flops\":" << fmt("%.6g", paper_ftok * tokens_seen_)
+     << ",\"compute_model_flops\":" << fmt("%.6g", model_ftok * tokens_seen_);
+  if (peak > 0) js << ",\"mfu\":" << fmt("%.4f", tps * model_ftok / peak);
+  if (cfg_.device.is_cuda())
+    js << ",\"peak_mem_gib\":" << fmt("%.2f", gib(cuda_memory_stats().peak_bytes_in_use));
+  return js.str();
+}
+
+// A non-finite loss or gradient made the optimizer skip that step and every later one (the
+// parameters are those before it); stop without saving, keeping the last good checkpoint.
+bool Trainer::stop_if_nonfinite(int* code) const {
+  const int64_t bad = opt_->first_nonfinite_step();
+  if (bad == 0) return false;
+  std::cerr << "error: the training loss or gradient is not finite at step " << bad
+            << "; that update and later ones were not applied, and no checkpoint was written"
+            << " after it. The last good checkpoint (if any) is kept at " << ckpt_path_
+            << ". HINT: lower --lr, set --clip-grad 1.0, or check the data\n";
+  *code = 3;
+  return true;
+}
+
 int Trainer::run() {
   interrupt_flag().store(false);
   auto prev_handler = std::signal(SIGINT, on_sigint);
@@ -65,53 +109,50 @@ int Trainer::run() {
   else truncate_log(log_path_, step_);
   if (!cfg_.quiet) say_config();
   const double tok_per_step = static_cast<double>(cfg_.batch_size) * cfg_.model.seq_len;
-  const double paper_ftok = paper_flops_per_token(cfg_.model);
-  const double model_ftok = model_flops_per_token(cfg_.model, model_->params().count());
+  const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
+  const double peak = peak_flops(cfg_.device);
+  if (cfg_.device.is_cuda()) cuda_reset_peak_memory();
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t first_step = step_;
   int code = 0;
   while (step_ < cfg_.steps) {
-    StepStats s = train_step();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!std::isfinite(s.loss)) {
-      std::cerr << "error: the training loss is " << s.loss << " at step " << step_ + 1
-                << "; stopping without updating the model. The last good checkpoint is kept at "
-                << ckpt_path_ << ". HINT: lower --lr, set --clip-grad 1.0, or check the data\n";
-      code = 3;
-      break;
-    }
+    StepResult s = train_step();  // queued on the device; nothing read back yet
     const bool last = step_ == cfg_.steps;
-    const double tps = tok_per_step * static_cast<double>(step_ - first_step) / elapsed;
-    std::ostringstream js;
-    js << "{\"step\":" << step_ << ",\"tokens\":" << static_cast<int64_t>(tokens_seen_)
-       << ",\"loss\":" << fmt("%.6f", s.loss) << ",\"lr\":" << fmt("%.6g", s.lr)
-       << ",\"grad_norm\":" << fmt("%.4g", s.grad_norm) << ",\"tokens_per_s\":" << fmt("%.1f", tps)
-       << ",\"elapsed_s\":" << fmt("%.2f", elapsed)
-       << ",\"compute_paper_flops\":" << fmt("%.6g", paper_ftok * tokens_seen_)
-       << ",\"compute_model_flops\":" << fmt("%.6g", model_ftok * tokens_seen_);
-    const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
-    if (!moe_stats.empty())
-      js << ",\"aux_loss\":" << fmt("%.6f", s.aux) << ",\"moe\":"
-         << moe_stats_json(model_->moe_layer_indices(), moe_stats);
     const bool eval_now = (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last;
-    if (eval_now) {
-      const double vl = validation_loss(cfg_.eval_batches);
-      js << ",\"val_loss\":" << fmt("%.6f", vl) << ",\"val_ppl\":" << fmt("%.4f", std::exp(vl));
-      if (!cfg_.quiet) say_line(str_cat("step ", step_, " | validation loss ", fmt("%.4f", vl), " | ppl ", fmt("%.2f", std::exp(vl))));
-    }
-    js << "}";
-    if (step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1) {
-      log_line(js.str());
+    const bool log_now = step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1;
+    const double elapsed_now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const bool out_of_time = cfg_.max_minutes > 0 && elapsed_now > cfg_.max_minutes * 60;
+    const bool save_now = (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0) || last ||
+                          interrupt_flag().load() || out_of_time;
+    if (!log_now && !save_now) continue;
+    // From here on values are read from the device (it waits for the step to finish).
+    if (stop_if_nonfinite(&code)) break;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = tok_per_step * static_cast<double>(step_ - first_step) / elapsed;
+    if (log_now) {
+      std::string js = progress_json(s, elapsed, tps);
+      const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
+      if (!moe_stats.empty())
+        js += str_cat(",\"aux_loss\":", fmt("%.6f", s.aux.item()), ",\"moe\":",
+                      moe_stats_json(model_->moe_layer_indices(), moe_stats));
+      if (eval_now) {
+        const double vl = validation_loss(cfg_.eval_batches);
+        js += str_cat(",\"val_loss\":", fmt("%.6f", vl), ",\"val_ppl\":", fmt("%.4f", std::exp(vl)));
+        say_line(str_cat("step ", step_, " | validation loss ", fmt("%.4f", vl), " | ppl ", fmt("%.2f", std::exp(vl))));
+      }
+      log_line(js + "}");
       if (!moe_stats.empty()) routing_.add(step_, moe_stats);
       const double eta = elapsed / static_cast<double>(step_ - first_step) * static_cast<double>(cfg_.steps - step_);
-      if (!cfg_.quiet)
-        say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", s.loss), " | lr ",
-                         fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s | ", hms(elapsed),
-                         " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
+      std::string gpu;
+      if (peak > 0) gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak), "%");
+      if (cfg_.device.is_cuda())
+        gpu += str_cat(" | mem ", fmt("%.1f", gib(cuda_memory_stats().peak_bytes_in_use)), " GiB");
+      say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", s.loss.item()), " | lr ",
+                       fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s", gpu, " | ", hms(elapsed),
+                       " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
     }
-    const bool out_of_time = cfg_.max_minutes > 0 && elapsed > cfg_.max_minutes * 60;
-    if ((cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0) || last || interrupt_flag().load() || out_of_time)
-      save_checkpoint_to(ckpt_path_);
+    if (save_now) save_checkpoint_to(ckpt_path_);
     if (interrupt_flag().load()) {
       std::cerr << "interrupted: saved a checkpoint at step " << step_ << " to " << ckpt_path_
                 << "; continue with --resume " << ckpt_path_ << "\n";

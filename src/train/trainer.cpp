@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/device.h"
 #include "io/checkpoint.h"
 #include "ops/elementwise.h"
 #include "nn/gpt_io.h"
@@ -34,8 +35,11 @@ Trainer::Trainer(const TrainConfig& cfg)
   cfg_.data.seed = cfg.seed;
   data_ = prepare_data(cfg_.data, log);
   cfg_.model.vocab_size = data_.tokenizer.vocab_size();
-  model_ = std::make_unique<GPT>(cfg_.model, cfg.seed);
+  cuda_set_oom_hint(str_cat("lower --batch-size (now ", cfg.batch_size, ") or --seq-len (now ",
+                            cfg_.model.seq_len, "), or train a smaller --model"));
+  model_ = std::make_unique<GPT>(cfg_.model, cfg.seed, cfg.device);
   opt_ = std::make_unique<AdamW>(model_->params(), cfg.adam);
+  batcher_ = std::make_unique<TrainBatcher>(*data_.dataset, cfg.device);
   // SPEC §4 expert scaling. Experts see ~E times fewer tokens than shared weights. fairseq scales
   // expert gradients by sqrt(W) (W = expert-parallel world size; 1 in one process, so exactly
   // the mean-loss gradient here); the seed summary instead lowers the experts' learning rate by
@@ -92,19 +96,22 @@ void Trainer::write_moe_pictures() const {
 // ---------------------------------------------------------------------------------------------
 // one step
 
-StepStats Trainer::train_step() {
+// Nothing here reads a value back from the device: the batch is gathered there, the losses and
+// the gradient norm stay there, and a non-finite step is caught there by the optimizer (it skips
+// the update and raises a flag the loop reads when it logs or saves).
+StepResult Trainer::train_step() {
   const int B = cfg_.batch_size, T = cfg_.model.seq_len;
-  Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
-  data_.dataset->next_train_batch(B, x.data<int32_t>(), y.data<int32_t>());
-  StepStats s;
+  Tensor x, y;                                                   // (B, T) i32 on the device
+  batcher_->next(B, &x, &y);
+  StepResult s;
   s.lr = lr_at(step_, cfg_.steps, warmup_steps_, cfg_.lr);
-  Tensor loss = model_->forward_loss(x, y, true, dropout_rng_);
-  s.loss = loss.item();
+  Tensor nll = model_->forward_loss(x, y, true, dropout_rng_);  // ()
+  Tensor loss = nll;
   if (model_->aux_loss().defined()) {
-    s.aux = model_->aux_loss().item();
+    s.aux = model_->aux_loss().detach();
     loss = add(loss, scale(model_->aux_loss(), cfg_.moe_loss_weight));
   }
-  if (!std::isfinite(s.loss) || !std::isfinite(s.aux)) return s;  // the caller stops
+  s.loss = nll.detach();
   backward(loss);
   if (expert_grad_scale_ != 1.0)
     for (auto& [name, p] : model_->params().all())
@@ -112,7 +119,7 @@ StepStats Trainer::train_step() {
         Tensor g = p.grad();
         scale_inplace(g, expert_grad_scale_);
       }
-  s.grad_norm = opt_->step(s.lr, &lr_scale_);
+  s.grad_norm = opt_->step(s.lr, &lr_scale_, loss.detach());
   model_->params().zero_grad();
   ++step_;
   tokens_seen_ += static_cast<double>(B) * T;
@@ -125,17 +132,17 @@ double Trainer::validation_loss(int max_batches) {
   const BlockDataset& ds = *data_.dataset;
   Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
   CounterRng unused;
-  double total = 0;
+  Tensor total = Tensor::zeros({}, DType::F32, cfg_.device);  // summed on the device
   int64_t blocks = 0;
   for (int b = 0; b < max_batches && blocks < ds.num_val_blocks(); ++b) {  // NLL only, no aux
     int filled = 0;
     ds.val_batch(blocks, B, x.data<int32_t>(), y.data<int32_t>(), &filled);
     if (filled == 0) break;
     Tensor xs = x.slice_view(0, 0, filled), ys = y.slice_view(0, 0, filled);
-    total += model_->forward_loss(xs, ys, false, unused).item() * filled;
+    add_inplace(total, scale(model_->forward_loss(xs, ys, false, unused), filled));
     blocks += filled;
   }
-  return blocks > 0 ? total / static_cast<double>(blocks) : NAN;
+  return blocks > 0 ? total.item() / static_cast<double>(blocks) : NAN;  // one read at the end
 }
 
 // ---------------------------------------------------------------------------------------------

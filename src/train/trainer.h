@@ -13,13 +13,15 @@
 
 #include "core/rng.h"
 #include "nn/gpt.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
+#include "train/batcher.h"
 #include "train/data_setup.h"
 #include "train/moe_report.h"
 
 namespace moe {
 
 struct TrainConfig {
+  Device device = cpu();      // where the model, optimizer state and batches live
   GPTConfig model;            // vocab_size is taken from the tokenizer
   DataConfig data;
   AdamWConfig adam;
@@ -38,16 +40,20 @@ struct TrainConfig {
   std::string expert_scaling = "gradient";  // "gradient" (fairseq) | "lr" (seed summary)
 };
 
-struct StepStats {
-  double loss = 0, lr = 0, grad_norm = 0;  // loss: the mean token NLL (what perplexity uses)
-  double aux = 0;                          // sum of l_aux over MoE layers (0 for dense)
+// What one step produced, as () tensors on the model's device: reading them (item()) waits for
+// the GPU, so the loop reads them only at logging steps (DESIGN.md: the step stays on the device).
+struct StepResult {
+  Tensor loss;       // the mean token NLL (what perplexity uses)
+  Tensor aux;        // sum of l_aux over MoE layers; undefined for a dense model
+  Tensor grad_norm;  // global gradient norm before clipping
+  double lr = 0;
 };
 
 class Trainer {
  public:
   explicit Trainer(const TrainConfig& cfg);
 
-  StepStats train_step();                  // one optimizer step
+  StepResult train_step();                 // one optimizer step; no host synchronisation
   double validation_loss(int max_batches); // mean NLL over the first validation blocks
   void save_checkpoint_to(const std::string& path) const;
 
@@ -62,6 +68,8 @@ class Trainer {
 
  private:
   void load_checkpoint_from(const std::string& path);
+  bool stop_if_nonfinite(int* code) const;    // reads the optimizer's flag (a device sync)
+  std::string progress_json(const StepResult& s, double elapsed, double tps) const;
   void log_line(const std::string& json) const;
   void say_line(const std::string& s) const;  // progress output (silent when quiet)
   void say_config() const;                    // data and model summary at start
@@ -71,6 +79,7 @@ class Trainer {
   TrainData data_;
   std::unique_ptr<GPT> model_;
   std::unique_ptr<AdamW> opt_;
+  std::unique_ptr<TrainBatcher> batcher_;
   CounterRng dropout_rng_;  // dropout and gate noise: Philox stream (seed, offset), saved
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;

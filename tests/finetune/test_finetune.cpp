@@ -272,3 +272,46 @@ TEST(Finetune, MoeFreezeAndAuxLoss) {
   Finetuner with(c);
   EXPECT_NE(without.train_epoch(1), with.train_epoch(1));
 }
+
+// The head is a trained parameter: a backward reaches head.weight and head.bias (the registry's
+// handle and the one forward() uses are the same tensor), and one epoch moves them by more than
+// weight decay alone would.
+TEST(Finetune, HeadReceivesGradients) {
+  Fixture f = make_fixture("head-grad", 32, 16);
+  FinetuneConfig c = base_config(f);
+  c.adam.weight_decay = 0.0;
+  Finetuner ft(c);
+  CounterRng rng(0, 0);
+  Tensor logits = ft.model().forward(Tensor::from_i32({1, 2, 3, 4}, {1, 4}),
+                                     Tensor::from_i32({4}, {1}), false, rng);
+  backward(sum(logits));
+  EXPECT_TRUE(ft.model().params().get("head.weight").grad().defined());
+  EXPECT_TRUE(ft.model().params().get("head.bias").grad().defined());
+  ft.model().params().zero_grad();
+  const std::vector<float> before = ft.model().params().get("head.weight").to_f32_vector();
+  ft.train_epoch(1);
+  EXPECT_NE(ft.model().params().get("head.weight").to_f32_vector(), before);
+}
+
+// Losses are summed on the model's device and read at --log-every steps and at the end of the
+// epoch: with --log-every 1 every step has its log line, and the epoch's mean is their mean.
+TEST(Finetune, LossIsReadAtLogStepsAndEpochEnd) {
+  Fixture f = make_fixture("log-every", 48, 16);
+  FinetuneConfig c = base_config(f);
+  c.log_every = 1;
+  Finetuner ft(c);
+  const double mean = ft.train_epoch(1);  // 48 / 16 = 3 steps
+  std::vector<double> losses;
+  std::istringstream log(slurp(c.out_dir + "/finetune_log.jsonl"));
+  for (std::string line; std::getline(log, line);)
+    losses.push_back(parse_json(line).find("loss")->as_number());
+  ASSERT_EQ(losses.size(), 3u);
+  EXPECT_NEAR(mean, (losses[0] + losses[1] + losses[2]) / 3, 1e-5);  // the log has 6 digits
+  // --log-every larger than the epoch: one read at its end gives the same mean.
+  FinetuneConfig quiet = c;
+  quiet.log_every = 1000;
+  quiet.out_dir = f.dir + "/out-quiet";
+  Finetuner once(quiet);
+  EXPECT_NEAR(once.train_epoch(1), mean, 1e-6);
+  EXPECT_TRUE(slurp(quiet.out_dir + "/finetune_log.jsonl").empty());
+}

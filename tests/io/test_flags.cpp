@@ -98,7 +98,7 @@ std::set<std::string> help_flag_names(const std::string& help) {
 TEST(FlagsParse, DefaultsWhenNoArguments) {
   Flags f = parse({});
   EXPECT_EQ(f.get_int("steps"), 300);
-  EXPECT_EQ(f.get_str("device"), "cpu");
+  EXPECT_EQ(f.get_str("device"), "auto");
   EXPECT_EQ(f.get_str("data"), "");
   EXPECT_DOUBLE_EQ(f.get_float("dropout"), 0.1);
   EXPECT_FALSE(f.get_bool("help"));
@@ -318,7 +318,7 @@ TEST(FlagsErrors, BadEnumListsChoices) {
              {"--model expects one of tiny|small|125m|355m|1.3b|2.7b|6.7b|13b, got 'huge'",
               "HINT:"});
   expect_has(error_of({"--model=smal"}), {"did you mean 'small'?"});
-  expect_has(error_of({"--device=gpu"}), {"--device expects one of cpu|cuda, got 'gpu'"});
+  expect_has(error_of({"--device=gpu"}), {"--device expects one of auto|cpu|cuda, got 'gpu'"});
 }
 
 TEST(FlagsErrors, BadBool) {
@@ -480,7 +480,7 @@ TEST(FlagsHelp, ShowsTypesChoicesRangesAndPresets) {
   expect_has(help, {"train - ", "usage: train", "precedence: default < --model preset < --config "
                     "file < command line", "\nrun:\n", "\nmodel:\n", "\ndata:\n", "\noptim:\n",
                     "--lr <float>", "range (0, 1]", "--steps <int>", "range [1, inf)",
-                    "--device <choice>", "one of cpu|cuda", "--data <string>", "set by --model",
+                    "--device <choice>", "one of auto|cpu|cuda", "--data <string>", "set by --model",
                     "range [0, 2147483648)"});
   // eval has no --model, so its help does not speak of presets.
   std::string eval_help = usage_text(PROG_EVAL);

@@ -13,7 +13,7 @@
 #include "io/checkpoint.h"
 #include "nn/gpt.h"
 #include "nn/gpt_io.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
 #include "train/moe_report.h"
 #include "train/trainer.h"
 
@@ -102,11 +102,11 @@ TEST(MoETraining, LossFallsAndRoutingStaysBalanced) {
   c.steps = 60;
   c.model.dropout = 0.0;
   Trainer t(c);
-  const StepStats first = t.train_step();
-  EXPECT_GT(first.aux, 0.9);  // l_aux >= 1 at any routing up to the top-1 vs P mismatch
+  const StepResult first = t.train_step();
+  EXPECT_GT(first.aux.item(), 0.9);  // l_aux >= 1 at any routing up to the top-1 vs P mismatch
   double last = 0;
-  for (int i = 1; i < 60; ++i) last = t.train_step().loss;
-  EXPECT_LT(last, first.loss - 1.0);
+  for (int i = 1; i < 60; ++i) last = t.train_step().loss.item();
+  EXPECT_LT(last, first.loss.item() - 1.0);
   for (const MoEStats& s : t.model().moe_stats()) {
     EXPECT_LT(expert_load(s.tokens_per_expert).cv, 0.6);
     EXPECT_LT(s.l_aux, 1.5);
@@ -140,17 +140,17 @@ TEST(MoETraining, ResumeIsExactForMoE) {
   TrainConfig c = moe_config("resume-a", 4);
   Trainer straight(c);
   std::vector<double> a;
-  for (int i = 0; i < 6; ++i) a.push_back(straight.train_step().loss);
+  for (int i = 0; i < 6; ++i) a.push_back(straight.train_step().loss.item());
   TrainConfig c1 = moe_config("resume-b", 4);
   std::vector<double> b;
   {
     Trainer first(c1);
-    for (int i = 0; i < 3; ++i) b.push_back(first.train_step().loss);
+    for (int i = 0; i < 3; ++i) b.push_back(first.train_step().loss.item());
     first.save_checkpoint_to(c1.out_dir + "/half.bin");
   }
   c1.resume = c1.out_dir + "/half.bin";
   Trainer second(c1);
-  for (int i = 0; i < 3; ++i) b.push_back(second.train_step().loss);
+  for (int i = 0; i < 3; ++i) b.push_back(second.train_step().loss.item());
   EXPECT_EQ(a, b);
 }
 

@@ -55,11 +55,11 @@ TEST(Trainer, LossFallsOnEmbeddedCorpus) {
   c.steps = 60;
   c.model.dropout = 0.0;
   Trainer t(c);
-  const double first = t.train_step().loss;
+  const double first = t.train_step().loss.item();
   // At initialisation the model is close to uniform over the vocabulary.
   EXPECT_NEAR(first, std::log(static_cast<double>(t.model().config().vocab_size)), 1.0);
   double last = 0;
-  for (int i = 1; i < 60; ++i) last = t.train_step().loss;
+  for (int i = 1; i < 60; ++i) last = t.train_step().loss.item();
   EXPECT_LT(last, first - 1.0) << "first " << first << " last " << last;
   EXPECT_LT(t.validation_loss(4), first - 1.0);
 }
@@ -70,20 +70,20 @@ TEST(Trainer, ResumeContinuesTheIdenticalCurve) {
   TrainConfig c = small_config("straight");
   Trainer straight(c);
   std::vector<double> losses;
-  for (int i = 0; i < 8; ++i) losses.push_back(straight.train_step().loss);
+  for (int i = 0; i < 8; ++i) losses.push_back(straight.train_step().loss.item());
 
   TrainConfig c1 = small_config("halves");
   std::vector<double> resumed;
   {
     Trainer first_half(c1);
-    for (int i = 0; i < 4; ++i) resumed.push_back(first_half.train_step().loss);
+    for (int i = 0; i < 4; ++i) resumed.push_back(first_half.train_step().loss.item());
     first_half.save_checkpoint_to(c1.out_dir + "/half.bin");
   }
   TrainConfig c2 = c1;
   c2.resume = c1.out_dir + "/half.bin";
   Trainer second_half(c2);
   EXPECT_EQ(second_half.step(), 4);
-  for (int i = 0; i < 4; ++i) resumed.push_back(second_half.train_step().loss);
+  for (int i = 0; i < 4; ++i) resumed.push_back(second_half.train_step().loss.item());
   ASSERT_EQ(losses.size(), resumed.size());
   for (size_t i = 0; i < losses.size(); ++i) EXPECT_EQ(losses[i], resumed[i]) << "step " << i;
   const auto& pa = straight.model().params().all();

@@ -8,7 +8,7 @@
 #include "core/autograd.h"
 #include "nn/config.h"
 #include "nn/gpt.h"
-#include "train/adamw.h"
+#include "optim/adamw.h"
 
 using namespace moe;
 using moe::testing::gpt_config;
@@ -46,7 +46,7 @@ TEST(AdamW, FirstTwoStepsByHand) {
   clip.clip_grad = 1.0;
   AdamW opt2(reg2, clip);
   q.meta()->grad = Tensor::from_f32({3.0f, 4.0f}, {2});
-  EXPECT_NEAR(opt2.step(0.1), 5.0, 1e-6);
+  EXPECT_NEAR(opt2.step(0.1).item(), 5.0, 1e-6);
 }
 
 TEST(Compute, PaperFormulaByHand) {
