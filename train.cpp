@@ -1,6 +1,6 @@
 // train.cpp — pretrain a dense GPT (SPEC §2, §5) on the embedded corpus or any text.
 //
-//   ./train                      tiny preset, embedded synthetic corpus, CPU, a few minutes
+//   ./train                      tiny preset, embedded synthetic corpus, the GPU if there is one
 //   ./train --model small --data ../shared/data/gutenberg/gutenberg.train.txt
 //           --bpe-dir ../shared/data/gpt2_bpe
 //   ./train --help               every flag with its default and accepted values
@@ -20,9 +20,10 @@ int main(int argc, char** argv) {
   using namespace moe;
   return run_program(argc, argv, PROG_TRAIN, [](const Flags& flags) {
     TrainConfig cfg = train_config_from_flags(flags);
+    cfg.device = program_device(flags);
     std::cout << "moe-gpt train — Artetxe et al. (2021): dense GPT or its MoE counterpart\n"
               << effective_config_text(flags, PROG_TRAIN) << "threads: " << num_threads()
-              << ", devices: " << devices_describe() << std::endl;
+              << ", running on: " << describe_device(cfg.device) << std::endl;
     Trainer trainer(cfg);
     return trainer.run();
   });
