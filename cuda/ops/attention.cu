@@ -1,17 +1,18 @@
 // attention.cu — CUDA twins of src/ops/attention.cpp: dense causal multi-head self-attention with
 // dropout on the probabilities (SPEC §2), forward and backward, f32.
 //
-// Plan. In qkv (B, T, 3C) the (T, hs) matrix of one head has row stride 3C, and the heads of one
-// sequence sit hs apart while sequences sit T*3C apart: no single stride walks all B*NH heads.
-// So a kernel first copies q, k, v into one buffer (3, B*NH, T, hs) where every head's matrix is
-// contiguous and head i starts at i*T*hs; then each of the four products of the forward and the
-// five of the backward is ONE strided-batched cuBLAS call over the B*NH heads (gemm_batched_cuda,
-// f32 accumulate, deterministic). Row kernels do the rest:
-//   forward   S = q k^T / sqrt(hs)  (written straight into P), causal softmax of each row in
-//             place, Pd = P * M (only with dropout), out_h = Pd v, heads merged into (B, T, C);
+// Plan. In qkv (B, T, 3C) the (T, hs) matrix of head h of sequence b starts at b*T*3C + h*hs with
+// row stride 3C: the heads sit at two-level offsets (sequence, head). Each of the two products of
+// the forward and the four of the backward is ONE batched cuBLAS call over all B*NH heads that
+// reads q, k, v, dout and writes out, dqkv where they are (gemm_batched2_cuda, ops/gemm.h): no
+// copies into per-head buffers (copying was 13% of a 125M step, measured with ncu on the H200;
+// notes/benchmarks.md). Only the (B*NH, T, T) scores have a buffer of their own. Row kernels do
+// the rest:
+//   forward   S = q k^T / sqrt(hs) (written straight into P), causal softmax of each row in
+//             place, Pd = P * M (only with dropout), out = Pd v;
 //   backward  Pd again (only with dropout), dv = Pd^T dout, dPd = dout v^T, then per row
 //             dP = dPd * M and dS = P * (dP - <P, dP>) in place, dq = dS k / sqrt(hs),
-//             dk = dS^T q / sqrt(hs), and the three scattered back into dqkv (B, T, 3C).
+//             dk = dS^T q / sqrt(hs), all three written into their columns of dqkv.
 // The dropout mask is never stored: entry (b, h, t, u) is dropout_factor(m, ((b*NH + h)*T + t)*T
 // + u), the same Philox value the CPU uses (ops/activation.h), recomputed where it is needed.
 //
@@ -31,69 +32,54 @@
 namespace moe {
 namespace {
 
-// ---- head layout -------------------------------------------------------------------------------
-
-// Element (b, t, part*C + h*hs + d) of a (B, T, parts*C) tensor lives at
-// (((part*B + b)*NH + h)*T + t)*hs + d of the per-head (parts, B*NH, T, hs) buffer.
-struct HeadLayout {
-  int64_t B, T, C, NH, hs, parts;
-  __device__ int64_t head_index(int64_t i) const {  // i: index into the (B, T, parts*C) tensor
-    const int64_t width = parts * C;
-    const int64_t col = i % width, bt = i / width;
-    const int64_t b = bt / T, t = bt % T;
-    const int64_t part = col / C, h = (col % C) / hs, d = col % hs;
-    return (((part * B + b) * NH + h) * T + t) * hs + d;
-  }
-  __host__ __device__ int64_t numel() const { return B * T * parts * C; }
-};
-
-// heads (parts, B*NH, T, hs) <- x (B, T, parts*C). Reads are coalesced; writes come in runs of hs.
-__global__ void split_heads_kernel(float* heads, const float* x, HeadLayout L) {
-  const int64_t n = L.numel();
-  for (int64_t i = grid_index(); i < n; i += grid_stride()) heads[L.head_index(i)] = x[i];
-}
-
-// x (B, T, parts*C) <- heads (parts, B*NH, T, hs): the inverse permutation.
-__global__ void merge_heads_kernel(float* x, const float* heads, HeadLayout L) {
-  const int64_t n = L.numel();
-  for (int64_t i = grid_index(); i < n; i += grid_stride()) x[i] = heads[L.head_index(i)];
-}
-
-void split_heads(float* heads, const float* x, const HeadLayout& L) {
-  split_heads_kernel<<<grid_size_for(L.numel(), kBlock), kBlock>>>(heads, x, L);
-  CUDA_LAUNCH_CHECK();
-}
-
-void merge_heads(float* x, const float* heads, const HeadLayout& L) {
-  merge_heads_kernel<<<grid_size_for(L.numel(), kBlock), kBlock>>>(x, heads, L);
-  CUDA_LAUNCH_CHECK();
-}
-
 // ---- row kernels -------------------------------------------------------------------------------
 // A "row" is (b, h, t): row r = (b*NH + h)*T + t covers P[r*T .. r*T + T), of which only u <= t
 // (t = r % T) is causal. Element (r, u) is value r*T + u of the dropout draw. Each block takes
 // rows r = blockIdx.x, blockIdx.x + gridDim.x, ...; the loop bound is the same for every thread
 // of a block, so the block reductions' barriers are reached by all of them.
 
+// Running (max, sum of exp(x - max)) of a stream of scores: the pair that an online softmax
+// keeps, and how two such pairs combine (the larger max wins, the other sum is rescaled).
+struct MaxSum {
+  float m, s;
+};
+__device__ MaxSum max_sum_add(MaxSum a, float x) {
+  if (x <= a.m) return MaxSum{a.m, a.s + expf(x - a.m)};
+  return MaxSum{x, a.s * expf(a.m - x) + 1.0f};
+}
+__device__ MaxSum max_sum_merge(MaxSum a, MaxSum b) {
+  if (b.m == -INFINITY) return a;
+  if (a.m == -INFINITY) return b;
+  return a.m >= b.m ? MaxSum{a.m, a.s + b.s * expf(b.m - a.m)}
+                    : MaxSum{b.m, b.s + a.s * expf(a.m - b.m)};
+}
+
 // In place: scores in, causal softmax out (0 for u > t). With dropout, also Pd = P * M.
+// One pass finds each thread's (max, sum) over its entries (online softmax), one fixed-order
+// block reduction merges them, and a second pass writes the probabilities: each score is read
+// twice, written once (the three-pass version read it three times and wrote it twice).
 __global__ void causal_softmax_kernel(float* P, float* Pd, DropoutMask m, int64_t rows,
                                       int64_t T) {
+  __shared__ MaxSum part[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const int64_t t = r % T;
     float* p = P + r * T;
-    float mx = -INFINITY;
-    for (int64_t u = threadIdx.x; u <= t; u += blockDim.x) mx = fmaxf(mx, p[u]);
-    mx = block_reduce_max(mx);
-    float sum = 0.0f;
-    for (int64_t u = threadIdx.x; u <= t; u += blockDim.x) {
-      const float e = expf(p[u] - mx);  // stable: every term <= 1
-      p[u] = e;
-      sum += e;
+    MaxSum acc{-INFINITY, 0.0f};
+    for (int64_t u = threadIdx.x; u <= t; u += blockDim.x) acc = max_sum_add(acc, p[u]);
+    for (int off = 16; off > 0; off >>= 1) {  // warp butterfly, then warps in order
+      const MaxSum o{__shfl_xor_sync(0xffffffffu, acc.m, off),
+                     __shfl_xor_sync(0xffffffffu, acc.s, off)};
+      acc = max_sum_merge(acc, o);
     }
-    const float inv = 1.0f / block_reduce_sum_all(sum);
-    // Each thread rescales only the entries it wrote above, so no barrier is needed in between.
+    const int warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    if (threadIdx.x % 32 == 0) part[warp] = acc;
+    __syncthreads();
+    MaxSum row = part[0];
+    for (int w = 1; w < nwarps; ++w) row = max_sum_merge(row, part[w]);
+    __syncthreads();  // part is rewritten by the next row
+    const float inv = 1.0f / row.s;
     for (int64_t u = threadIdx.x; u < T; u += blockDim.x) {
-      const float v = u <= t ? p[u] * inv : 0.0f;
+      const float v = u <= t ? expf(p[u] - row.m) * inv : 0.0f;
       p[u] = v;
       if (Pd) Pd[r * T + u] = u <= t ? v * dropout_factor<float>(m, r * T + u) : 0.0f;
     }
@@ -145,13 +131,24 @@ float attention_scale(int64_t hs) {  // 1/sqrt(hs), rounded like the CPU's
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
 }
 
-// One product per head over all B*NH heads: C_i (M, N) = alpha op(A_i) op(B_i), every matrix
-// contiguous (its row stride is its width), head i of each starting at i * its size.
-void per_head(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-              const float* Bm, float* C, int64_t heads) {
-  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  gemm_batched_cuda<float>(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, 0.0f, C, N, heads, M * K,
-                           K * N, M * N);
+// The operands of attention's batched products, as (pointer, row stride, sequence stride, head
+// stride): a head's (T, hs) slice of a (B, T, width) activation, or a head's (T, T) square of the
+// (B*NH, T, T) scores.
+struct Operand {
+  const float* p;
+  int64_t ld, s_seq, s_head;
+};
+Operand head_of(const float* x, int64_t width, int64_t T, int64_t hs) {
+  return Operand{x, width, T * width, hs};
+}
+Operand square_of(const float* S, int64_t NH, int64_t T) { return Operand{S, T, NH * T * T, T * T}; }
+
+// For every (b, h): C = alpha op(A) op(B), C (M, N) overwritten.
+void per_head(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, Operand A,
+              Operand Bm, Operand C, int64_t B, int64_t NH) {
+  gemm_batched2_cuda<float>(ta, tb, M, N, K, alpha, A.p, A.ld, A.s_seq, A.s_head, Bm.p, Bm.ld,
+                            Bm.s_seq, Bm.s_head, 0.0f, const_cast<float*>(C.p), C.ld, C.s_seq,
+                            C.s_head, B, NH);
 }
 
 }  // namespace
@@ -163,21 +160,19 @@ void attention_forward_cuda(F* out, F* P, const F* qkv, const DropoutMask* mask,
                             int64_t T, int64_t C, int64_t NH) {
   static_assert(sizeof(F) == 4, "attention_forward_cuda is instantiated for float only");
   if (B == 0 || T == 0 || C == 0) return;
-  const int64_t hs = C / NH, BNH = B * NH, rows = BNH * T, head = T * hs;
-  Tensor qkvh = Tensor::empty({3, BNH, T, hs}, DType::F32, cuda());  // q, k, v per head
-  Tensor outh = Tensor::empty({BNH, T, hs}, DType::F32, cuda());
-  Tensor pd = mask ? Tensor::empty({BNH, T, T}, DType::F32, cuda()) : Tensor();  // P * M
-  float* q = qkvh.data<float>(true);
-  const float *k = q + BNH * head, *v = k + BNH * head;
+  const int64_t hs = C / NH, rows = B * NH * T;
+  Tensor pd = mask ? Tensor::empty({B * NH, T, T}, DType::F32, cuda()) : Tensor();  // P * M
   float* pdp = mask ? pd.data<float>(true) : nullptr;
-  split_heads(q, qkv, HeadLayout{B, T, C, NH, hs, 3});
-  per_head(false, true, T, T, hs, attention_scale(hs), q, k, P, BNH);  // S = q k^T / sqrt(hs)
+  const Operand q = head_of(qkv, 3 * C, T, hs), k = head_of(qkv + C, 3 * C, T, hs),
+                v = head_of(qkv + 2 * C, 3 * C, T, hs);
+  // S = q k^T / sqrt(hs), into P
+  per_head(false, true, T, T, hs, attention_scale(hs), q, k, square_of(P, NH, T), B, NH);
   causal_softmax_kernel<<<row_grid(rows), row_block(T)>>>(P, pdp, mask ? *mask : DropoutMask{},
                                                          rows, T);
   CUDA_LAUNCH_CHECK();
-  float* oh = outh.data<float>(true);
-  per_head(false, false, T, hs, T, 1.0f, mask ? pdp : P, v, oh, BNH);  // out_h = Pd v
-  merge_heads(out, oh, HeadLayout{B, T, C, NH, hs, 1});
+  // out (B, T, C), head h in columns h*hs .. = Pd v
+  per_head(false, false, T, hs, T, 1.0f, square_of(mask ? pdp : P, NH, T), v,
+           head_of(out, C, T, hs), B, NH);
 }
 
 template <typename F>
@@ -186,34 +181,28 @@ void attention_backward_cuda(F* dqkv, const F* dout, const F* qkv, const F* P,
                              int64_t NH) {
   static_assert(sizeof(F) == 4, "attention_backward_cuda is instantiated for float only");
   if (B == 0 || T == 0 || C == 0) return;
-  const int64_t hs = C / NH, BNH = B * NH, rows = BNH * T, head = T * hs;
+  const int64_t hs = C / NH, rows = B * NH * T;
   const float scale = attention_scale(hs);
-  Tensor qkvh = Tensor::empty({3, BNH, T, hs}, DType::F32, cuda());   // q, k, v per head
-  Tensor douth = Tensor::empty({BNH, T, hs}, DType::F32, cuda());
-  Tensor dqkvh = Tensor::empty({3, BNH, T, hs}, DType::F32, cuda());  // dq, dk, dv per head
-  Tensor work = Tensor::empty({BNH, T, T}, DType::F32, cuda());       // Pd, then dPd -> dS
-  float *q = qkvh.data<float>(true), *go = douth.data<float>(true);
-  const float *k = q + BNH * head, *v = k + BNH * head;
-  float* dq = dqkvh.data<float>(true);
-  float *dk = dq + BNH * head, *dv = dk + BNH * head;
+  Tensor work = Tensor::empty({B * NH, T, T}, DType::F32, cuda());  // Pd, then dPd -> dS
   float* X = work.data<float>(true);
-  split_heads(q, qkv, HeadLayout{B, T, C, NH, hs, 3});
-  split_heads(go, dout, HeadLayout{B, T, C, NH, hs, 1});
+  const Operand q = head_of(qkv, 3 * C, T, hs), k = head_of(qkv + C, 3 * C, T, hs),
+                v = head_of(qkv + 2 * C, 3 * C, T, hs), go = head_of(dout, C, T, hs);
+  const Operand dq = head_of(dqkv, 3 * C, T, hs), dk = head_of(dqkv + C, 3 * C, T, hs),
+                dv = head_of(dqkv + 2 * C, 3 * C, T, hs);
   const DropoutMask m = mask ? *mask : DropoutMask{};
   if (mask) {  // Pd = P * M, recomputed from the draw
     apply_dropout_kernel<<<grid_size_for(rows * T, kBlock), kBlock>>>(X, P, m, rows, T);
     CUDA_LAUNCH_CHECK();
   }
   // forward: out = Pd v;  backward: dv = Pd^T dout, dPd = dout v^T (X is free once dv is queued)
-  per_head(true, false, T, hs, T, 1.0f, mask ? X : P, go, dv, BNH);
-  per_head(false, true, T, T, hs, 1.0f, go, v, X, BNH);
+  per_head(true, false, T, hs, T, 1.0f, square_of(mask ? X : P, NH, T), go, dv, B, NH);
+  per_head(false, true, T, T, hs, 1.0f, go, v, square_of(X, NH, T), B, NH);
   causal_softmax_backward_kernel<<<row_grid(rows), row_block(T)>>>(X, P, m, mask != nullptr,
                                                                   rows, T);
   CUDA_LAUNCH_CHECK();
   // forward: S = q k^T * scale;  backward: dq = scale * dS k,  dk = scale * dS^T q
-  per_head(false, false, T, hs, T, scale, X, k, dq, BNH);
-  per_head(true, false, T, hs, T, scale, X, q, dk, BNH);
-  merge_heads(dqkv, dq, HeadLayout{B, T, C, NH, hs, 3});
+  per_head(false, false, T, hs, T, scale, square_of(X, NH, T), k, dq, B, NH);
+  per_head(true, false, T, hs, T, scale, square_of(X, NH, T), q, dk, B, NH);
 }
 
 template void attention_forward_cuda<float>(float*, float*, const float*, const DropoutMask*,

@@ -60,5 +60,15 @@ void gemm_batched_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
                        const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                        int64_t ldc, int64_t batch, int64_t strideA, int64_t strideB,
                        int64_t strideC) MOE_CUDA_STUB
+// B1 * B2 gemms whose operands sit at two-level offsets: matrix (i, j) of A starts at
+// A + i*sA1 + j*sA2 (likewise B and C). This is how the heads of a (B, T, NH*hs) activation are
+// laid out (sequence b at b*T*width, head h at h*hs), so attention multiplies q, k, v where they
+// are, without copying them into per-head buffers first. CUDA only: the CPU attention loops over
+// (b, h) and calls gemm (ops/attention.cpp). Uses a device array of pointers built by a kernel.
+template <typename T>
+void gemm_batched2_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                        const T* A, int64_t lda, int64_t sA1, int64_t sA2, const T* B,
+                        int64_t ldb, int64_t sB1, int64_t sB2, T beta, T* C, int64_t ldc,
+                        int64_t sC1, int64_t sC2, int64_t B1, int64_t B2) MOE_CUDA_STUB
 MOE_CUDA_END
 }  // namespace moe
