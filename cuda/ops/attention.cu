@@ -143,12 +143,49 @@ Operand head_of(const float* x, int64_t width, int64_t T, int64_t hs) {
 }
 Operand square_of(const float* S, int64_t NH, int64_t T) { return Operand{S, T, NH * T * T, T * T}; }
 
+// The same operand starting `row` rows and `col` columns further in (a sub-block of each head).
+Operand at(Operand o, int64_t row, int64_t col) {
+  return Operand{o.p + row * o.ld + col, o.ld, o.s_seq, o.s_head};
+}
+
 // For every (b, h): C = alpha op(A) op(B), C (M, N) overwritten.
 void per_head(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, Operand A,
               Operand Bm, Operand C, int64_t B, int64_t NH) {
   gemm_batched2_cuda<float>(ta, tb, M, N, K, alpha, A.p, A.ld, A.s_seq, A.s_head, Bm.p, Bm.ld,
                             Bm.s_seq, Bm.s_head, 0.0f, const_cast<float*>(C.p), C.ld, C.s_seq,
                             C.s_head, B, NH);
+}
+
+// Causality halves the work of every product, and cuBLAS computes full rectangles; so for T >= 256
+// each (T, T) square is cut at h = T/2 and the block that is zero (or never read: rows [0, h) x
+// columns [h, T), where every u > t) is skipped: 3/4 of the square. Two shapes of product occur:
+//   scores    X (T, T) = A (T, K) op(B)^T, only u <= t needed          ("lower": S, dPd)
+//   mixing    Y (T, n) = P (T, T) Z (T, n), P zero for u > t           (out = P v, dq = dS k)
+//   mixing^T  Y (T, n) = P^T (T, T) Z (T, n), P zero for u > t         (dv = P^T dout, dk = dS^T q)
+// The skipped block of a score square holds garbage; the softmax kernels read only u <= t and
+// write zeros above the diagonal, so every square is fully defined before a mixing product.
+int64_t causal_split(int64_t T) { return T >= 256 ? T / 2 : T; }
+
+void scores(int64_t T, int64_t K, float alpha, Operand A, Operand Bm, Operand X, int64_t B,
+            int64_t NH) {
+  const int64_t h = causal_split(T);
+  per_head(false, true, h, h, K, alpha, A, Bm, X, B, NH);  // rows [0, h): columns [0, h)
+  if (h < T) per_head(false, true, T - h, T, K, alpha, at(A, h, 0), Bm, at(X, h, 0), B, NH);
+}
+
+void mixing(int64_t T, int64_t n, float alpha, Operand P, Operand Z, Operand Y, int64_t B,
+            int64_t NH) {
+  const int64_t h = causal_split(T);
+  per_head(false, false, h, n, h, alpha, P, Z, Y, B, NH);  // rows [0, h) need u < h only
+  if (h < T) per_head(false, false, T - h, n, T, alpha, at(P, h, 0), Z, at(Y, h, 0), B, NH);
+}
+
+void mixing_t(int64_t T, int64_t n, float alpha, Operand P, Operand Z, Operand Y, int64_t B,
+              int64_t NH) {
+  const int64_t h = causal_split(T);
+  per_head(true, false, h, n, T, alpha, P, Z, Y, B, NH);  // rows u < h: every t >= u
+  if (h < T)  // rows u >= h: only t >= h contribute
+    per_head(true, false, T - h, n, T - h, alpha, at(P, h, h), at(Z, h, 0), at(Y, h, 0), B, NH);
 }
 
 }  // namespace
@@ -166,13 +203,12 @@ void attention_forward_cuda(F* out, F* P, const F* qkv, const DropoutMask* mask,
   const Operand q = head_of(qkv, 3 * C, T, hs), k = head_of(qkv + C, 3 * C, T, hs),
                 v = head_of(qkv + 2 * C, 3 * C, T, hs);
   // S = q k^T / sqrt(hs), into P
-  per_head(false, true, T, T, hs, attention_scale(hs), q, k, square_of(P, NH, T), B, NH);
+  scores(T, hs, attention_scale(hs), q, k, square_of(P, NH, T), B, NH);
   causal_softmax_kernel<<<row_grid(rows), row_block(T)>>>(P, pdp, mask ? *mask : DropoutMask{},
                                                          rows, T);
   CUDA_LAUNCH_CHECK();
   // out (B, T, C), head h in columns h*hs .. = Pd v
-  per_head(false, false, T, hs, T, 1.0f, square_of(mask ? pdp : P, NH, T), v,
-           head_of(out, C, T, hs), B, NH);
+  mixing(T, hs, 1.0f, square_of(mask ? pdp : P, NH, T), v, head_of(out, C, T, hs), B, NH);
 }
 
 template <typename F>
@@ -195,14 +231,14 @@ void attention_backward_cuda(F* dqkv, const F* dout, const F* qkv, const F* P,
     CUDA_LAUNCH_CHECK();
   }
   // forward: out = Pd v;  backward: dv = Pd^T dout, dPd = dout v^T (X is free once dv is queued)
-  per_head(true, false, T, hs, T, 1.0f, square_of(mask ? X : P, NH, T), go, dv, B, NH);
-  per_head(false, true, T, T, hs, 1.0f, go, v, square_of(X, NH, T), B, NH);
+  mixing_t(T, hs, 1.0f, square_of(mask ? X : P, NH, T), go, dv, B, NH);
+  scores(T, hs, 1.0f, go, v, square_of(X, NH, T), B, NH);
   causal_softmax_backward_kernel<<<row_grid(rows), row_block(T)>>>(X, P, m, mask != nullptr,
                                                                   rows, T);
   CUDA_LAUNCH_CHECK();
   // forward: S = q k^T * scale;  backward: dq = scale * dS k,  dk = scale * dS^T q
-  per_head(false, false, T, hs, T, scale, square_of(X, NH, T), k, dq, B, NH);
-  per_head(true, false, T, hs, T, scale, square_of(X, NH, T), q, dk, B, NH);
+  mixing(T, hs, scale, square_of(X, NH, T), k, dq, B, NH);
+  mixing_t(T, hs, scale, square_of(X, NH, T), q, dk, B, NH);
 }
 
 template void attention_forward_cuda<float>(float*, float*, const float*, const DropoutMask*,

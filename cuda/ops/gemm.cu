@@ -86,7 +86,8 @@ void gemm_batched2_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
       cublas_handle(), op(trans_b), op(trans_a), static_cast<int>(N), static_cast<int>(M),
       static_cast<int>(K), &alpha, reinterpret_cast<const void* const*>(ptrs + n), CUDA_R_32F,
       static_cast<int>(ldb), reinterpret_cast<const void* const*>(ptrs), CUDA_R_32F,
-      static_cast<int>(lda), &beta, reinterpret_cast<void* const*>(const_cast<float**>(ptrs + 2 * n)), CUDA_R_32F,
+      static_cast<int>(lda), &beta,
+      reinterpret_cast<void* const*>(const_cast<float**>(ptrs + 2 * n)), CUDA_R_32F,
       static_cast<int>(ldc), static_cast<int>(n), compute_type(), CUBLAS_GEMM_DEFAULT));
 }
 

@@ -29,17 +29,49 @@ constexpr int kMeanThreads = 1024;  // the one block that averages the row NLLs
 template <typename T>
 __global__ void xent_rows_kernel(double* row_nll, T* nll_out, T* lse, const T* logits,
                                  const int32_t* targets, int ignore_index, int64_t N, int64_t V) {
+  __shared__ float part_max[32];
+  __shared__ double part_sum[32];
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {  // uniform per block: the syncs are safe
     const T* l = logits + n * V;  // (V,)
+    // One pass over the row (it is read from memory once, not twice): each thread keeps a running
+    // max and the sum of exp(l - max) in double, rescaling the sum when the max grows (online
+    // softmax). The pairs are then merged in a fixed order: warps in lane order, warps in order.
     float mx = -CUDART_INF_F;
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, static_cast<float>(l[v]));
-    mx = block_reduce_max(mx);
     double s = 0.0;
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
-      s += static_cast<double>(expf(static_cast<float>(l[v]) - mx));
-    s = block_reduce_sum(s);  // valid in thread 0 only
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+      const float x = static_cast<float>(l[v]);
+      if (x > mx) {
+        s = s * exp(static_cast<double>(mx) - x) + 1.0;
+        mx = x;
+      } else {
+        s += static_cast<double>(expf(x - mx));
+      }
+    }
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    for (int off = 16; off > 0; off >>= 1) {
+      const float om = __shfl_down_sync(0xffffffffu, mx, off);
+      const double os = __shfl_down_sync(0xffffffffu, s, off);
+      if (lane < off) {  // lane takes lane + off: a fixed tree
+        const float m2 = fmaxf(mx, om);
+        s = (mx == -CUDART_INF_F ? 0.0 : s * exp(static_cast<double>(mx) - m2)) +
+            (om == -CUDART_INF_F ? 0.0 : os * exp(static_cast<double>(om) - m2));
+        mx = m2;
+      }
+    }
+    if (lane == 0) {
+      part_max[warp] = mx;
+      part_sum[warp] = s;
+    }
+    __syncthreads();
     if (threadIdx.x == 0) {
-      const double row_lse = static_cast<double>(mx) + log(s);
+      float m = part_max[0];
+      for (int w = 1; w < nwarps; ++w) m = fmaxf(m, part_max[w]);
+      double total = 0.0;
+      for (int w = 0; w < nwarps; ++w) {
+        if (part_max[w] == -CUDART_INF_F) continue;  // a warp that saw no element
+        total += part_sum[w] * exp(static_cast<double>(part_max[w]) - m);
+      }
+      const double row_lse = static_cast<double>(m) + log(total);
       if (lse) lse[n] = static_cast<T>(row_lse);
       const int32_t t = targets[n];
       double nll = 0.0;
@@ -48,6 +80,7 @@ __global__ void xent_rows_kernel(double* row_nll, T* nll_out, T* lse, const T* l
       if (row_nll) row_nll[n] = nll;
       if (nll_out) nll_out[n] = static_cast<T>(nll);
     }
+    __syncthreads();  // the partials are rewritten by the next row
   }
 }
 
