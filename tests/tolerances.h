@@ -48,7 +48,7 @@ inline constexpr Tolerance gelu{1e-6, 1e-5};
 inline constexpr Tolerance softmax_xent{1e-5, 1e-5};
 inline constexpr Tolerance attention{1e-4, 1e-4};
 // Column sums over many rows (bias and layernorm gamma/beta gradients, the aux loss's mean
-// probabilities): blocks of 256 rows summed separately, then added, against one running sum.
+// probabilities): blocks of 64 rows summed separately, then added, against one running sum.
 inline constexpr Tolerance column_sum{1e-4, 1e-4};
 // Gate arithmetic: softmax over E with expf vs std::exp, renormalisation by one division.
 inline constexpr Tolerance router{1e-5, 1e-5};

@@ -5,7 +5,7 @@
 namespace moe {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 256;     // column sums: rows summed by one thread in pass 1
+constexpr int64_t kRowsPerPiece = 64;      // column sums: rows summed by one thread in pass 1
 constexpr int64_t kItemsPerBlock = 16384;  // total sums: elements summed by one block in pass 1
 
 // Pass 1: partial[p, c] = sum of in[r, c] for r in piece p (rows p*kRowsPerPiece ...). One thread

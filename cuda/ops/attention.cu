@@ -156,36 +156,49 @@ void per_head(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, Op
                             C.s_head, B, NH);
 }
 
-// Causality halves the work of every product, and cuBLAS computes full rectangles; so for T >= 256
-// each (T, T) square is cut at h = T/2 and the block that is zero (or never read: rows [0, h) x
-// columns [h, T), where every u > t) is skipped: 3/4 of the square. Two shapes of product occur:
-//   scores    X (T, T) = A (T, K) op(B)^T, only u <= t needed          ("lower": S, dPd)
-//   mixing    Y (T, n) = P (T, T) Z (T, n), P zero for u > t           (out = P v, dq = dS k)
-//   mixing^T  Y (T, n) = P^T (T, T) Z (T, n), P zero for u > t         (dv = P^T dout, dk = dS^T q)
-// The skipped block of a score square holds garbage; the softmax kernels read only u <= t and
+// Causality halves the work of every product, and cuBLAS computes full rectangles; so the rows
+// of each (T, T) square are cut into bands of at least 256 (up to kMaxBands of them) and each
+// band multiplies only the columns its rows can see: with 4 bands, 10 of 16 blocks (5/8 of the
+// square). Three shapes of product occur (band i = rows [r0, r1)):
+//   scores    X (T, T) = A (T, K) op(B)^T, only u <= t needed: band i computes columns [0, r1)
+//             (S = q k^T, dPd = dout v^T)
+//   mixing    Y (T, n) = P (T, T) Z (T, n), P zero for u > t: band i sums over u < r1
+//             (out = P v, dq = dS k)
+//   mixing^T  Y (T, n) = P^T (T, T) Z (T, n): band i (rows u) sums over t >= r0
+//             (dv = P^T dout, dk = dS^T q)
+// The skipped blocks of a score square hold garbage; the softmax kernels read only u <= t and
 // write zeros above the diagonal, so every square is fully defined before a mixing product.
-int64_t causal_split(int64_t T) { return T >= 256 ? T / 2 : T; }
+constexpr int64_t kMinBand = 256, kMaxBands = 4;
+
+int64_t band_count(int64_t T) { return std::max<int64_t>(1, std::min(kMaxBands, T / kMinBand)); }
+int64_t band_start(int64_t T, int64_t i, int64_t nb) { return T * i / nb; }
 
 void scores(int64_t T, int64_t K, float alpha, Operand A, Operand Bm, Operand X, int64_t B,
             int64_t NH) {
-  const int64_t h = causal_split(T);
-  per_head(false, true, h, h, K, alpha, A, Bm, X, B, NH);  // rows [0, h): columns [0, h)
-  if (h < T) per_head(false, true, T - h, T, K, alpha, at(A, h, 0), Bm, at(X, h, 0), B, NH);
+  const int64_t nb = band_count(T);
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t r0 = band_start(T, i, nb), r1 = band_start(T, i + 1, nb);
+    per_head(false, true, r1 - r0, r1, K, alpha, at(A, r0, 0), Bm, at(X, r0, 0), B, NH);
+  }
 }
 
 void mixing(int64_t T, int64_t n, float alpha, Operand P, Operand Z, Operand Y, int64_t B,
             int64_t NH) {
-  const int64_t h = causal_split(T);
-  per_head(false, false, h, n, h, alpha, P, Z, Y, B, NH);  // rows [0, h) need u < h only
-  if (h < T) per_head(false, false, T - h, n, T, alpha, at(P, h, 0), Z, at(Y, h, 0), B, NH);
+  const int64_t nb = band_count(T);
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t r0 = band_start(T, i, nb), r1 = band_start(T, i + 1, nb);
+    per_head(false, false, r1 - r0, n, r1, alpha, at(P, r0, 0), Z, at(Y, r0, 0), B, NH);
+  }
 }
 
 void mixing_t(int64_t T, int64_t n, float alpha, Operand P, Operand Z, Operand Y, int64_t B,
               int64_t NH) {
-  const int64_t h = causal_split(T);
-  per_head(true, false, h, n, T, alpha, P, Z, Y, B, NH);  // rows u < h: every t >= u
-  if (h < T)  // rows u >= h: only t >= h contribute
-    per_head(true, false, T - h, n, T - h, alpha, at(P, h, h), at(Z, h, 0), at(Y, h, 0), B, NH);
+  const int64_t nb = band_count(T);
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t r0 = band_start(T, i, nb), r1 = band_start(T, i + 1, nb);
+    per_head(true, false, r1 - r0, n, T - r0, alpha, at(P, r0, r0), at(Z, r0, 0), at(Y, r0, 0),
+             B, NH);
+  }
 }
 
 }  // namespace

@@ -19,7 +19,7 @@
 namespace moe {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 256;  // dgamma/dbeta pass 1: rows summed by one thread
+constexpr int64_t kRowsPerPiece = 64;   // dgamma/dbeta pass 1: rows summed by one thread
 constexpr int kColsPerBlock = 128;      // dgamma/dbeta pass 1: columns per thread block
 
 // Mirrors the CPU loop: mean and the two-pass variance in double, then

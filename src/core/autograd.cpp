@@ -38,8 +38,13 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, B
 void accumulate_grad(AutogradMeta& meta, const Tensor& g) {
   if (!meta.grad.defined()) {
     // A leaf's buffer must be its own: the incoming gradient may alias another slot (add's
-    // backward returns the same tensor twice) and the optimizer may scale .grad in place.
-    meta.grad = meta.grad_fn ? g : g.clone();
+    // backward returns the same tensor twice) and the optimizer may scale .grad in place. When
+    // nothing else holds g's storage and g covers all of it, g already is its own buffer: keep
+    // it instead of copying (a full copy of every parameter's gradient per step otherwise).
+    const size_t bytes = static_cast<size_t>(g.numel()) * dtype_size(g.dtype());
+    const bool sole_owner = g.storage().use_count() == 1 && g.is_contiguous() &&
+                            g.offset() == 0 && g.storage()->bytes == bytes;
+    meta.grad = meta.grad_fn || sole_owner ? g : g.clone();
     return;
   }
   if (meta.grad_fn) {

@@ -282,9 +282,11 @@ OpFn attention_fn(int NH, double p, bool training, uint64_t seed) {
 TEST_F(CudaAttention, ForwardAndGradientMatchCpu) {
   MOE_SKIP_WITHOUT_CUDA();
   // T = 1 (one token attends to itself), hs = 1, odd T and hs, a row longer than one block (65),
-  // and T > 256 (rows strided over a 256-thread block).
-  const AttnDims dims[] = {{1, 1, 1, 1},  {3, 1, 6, 3},   {1, 3, 2, 1},  {2, 7, 12, 4},
-                           {3, 13, 20, 5}, {2, 65, 16, 2}, {1, 300, 24, 4}};
+  // T > 256 (rows strided over a 256-thread block), and T = 530 and 1100, where the products
+  // are cut into 2 and 4 causal bands of uneven sizes (cuda/ops/attention.cu).
+  const AttnDims dims[] = {{1, 1, 1, 1},   {3, 1, 6, 3},     {1, 3, 2, 1},  {2, 7, 12, 4},
+                           {3, 13, 20, 5}, {2, 65, 16, 2},   {1, 300, 24, 4},
+                           {1, 530, 8, 2}, {1, 1100, 8, 2}};
   uint64_t seed = 1;
   for (const AttnDims& d : dims) {
     for (double p : {0.0, 0.3}) {

@@ -29,7 +29,7 @@ const ::testing::Environment* const kCudaInit = ::testing::AddGlobalTestEnvironm
 const int64_t kSizes[] = {1, 3, 7, 13, 65, 1031, 70001};
 
 // (R, C) pairs: single rows and columns, odd sizes, C > one block of threads, R > one piece of
-// the dgamma/dbeta column sums (256 rows).
+// the dgamma/dbeta column sums (64 rows).
 const std::pair<int64_t, int64_t> kRowShapes[] = {{1, 1},  {3, 7},   {7, 13},   {13, 65},
                                                   {65, 3}, {5, 1031}, {1031, 13}, {600, 770}};
 
