@@ -1,7 +1,8 @@
 // train_loop.cpp — Trainer::run(): the outer loop with progress, logs, checkpoints and stops.
 //
 // Design decisions (notes/training.md):
-//  * log.jsonl gets one JSON object per logged step; on resume, lines past the checkpoint's step
+//  * log.jsonl gets one JSON object per logged step, whose "loss" is the mean training loss of
+//    the steps since the previous line (summed on the device, read once per line); on resume, lines past the checkpoint's step
 //    (written by the run that was interrupted after its last checkpoint) are dropped, so the log
 //    describes exactly one loss curve.
 //  * Ctrl-C only sets a flag; the loop finishes the step in flight, saves a checkpoint and exits
@@ -19,6 +20,7 @@
 #include <sstream>
 
 #include "core/device.h"
+#include "ops/elementwise.h"
 #include "train/trainer.h"
 
 namespace moe {
@@ -72,13 +74,14 @@ static double peak_flops(const Device& dev) {
 
 static double gib(size_t bytes) { return static_cast<double>(bytes) / double(size_t(1) << 30); }
 
-std::string Trainer::progress_json(const StepResult& s, double elapsed, double tps) const {
+std::string Trainer::progress_json(const StepResult& s, double loss, double elapsed,
+                                   double tps) const {
   const double paper_ftok = paper_flops_per_token(cfg_.model);
   const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
   const double peak = peak_flops(cfg_.device);
   std::ostringstream js;
   js << "{\"step\":" << step_ << ",\"tokens\":" << static_cast<int64_t>(tokens_seen_)
-     << ",\"loss\":" << fmt("%.6f", s.loss.item()) << ",\"lr\":" << fmt("%.6g", s.lr)
+     << ",\"loss\":" << fmt("%.6f", loss) << ",\"lr\":" << fmt("%.6g", s.lr)
      << ",\"grad_norm\":" << fmt("%.4g", s.grad_norm.item()) << ",\"tokens_per_s\":" << fmt("%.1f", tps)
      << ",\"elapsed_s\":" << fmt("%.2f", elapsed)
      << ",\"compute_paper_flops\":" << fmt("%.6g", paper_ftok * tokens_seen_)
@@ -115,8 +118,14 @@ int Trainer::run() {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t first_step = step_;
   int code = 0;
+  // The training loss logged is the mean over the steps since the last log line, summed on the
+  // device (one read per log line, not one per step).
+  Tensor loss_window = Tensor::zeros({}, DType::F32, cfg_.device);
+  int64_t window_steps = 0;
   while (step_ < cfg_.steps) {
     StepResult s = train_step();  // queued on the device; nothing read back yet
+    add_inplace(loss_window, s.loss);
+    ++window_steps;
     const bool last = step_ == cfg_.steps;
     const bool eval_now = (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last;
     const bool log_now = step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1;
@@ -131,7 +140,10 @@ int Trainer::run() {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tps = tok_per_step * static_cast<double>(step_ - first_step) / elapsed;
     if (log_now) {
-      std::string js = progress_json(s, elapsed, tps);
+      const double loss = loss_window.item() / static_cast<double>(window_steps);
+      loss_window.fill(0.0);
+      window_steps = 0;
+      std::string js = progress_json(s, loss, elapsed, tps);
       const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
       if (!moe_stats.empty())
         js += str_cat(",\"aux_loss\":", fmt("%.6f", s.aux.item()), ",\"moe\":",
@@ -148,7 +160,7 @@ int Trainer::run() {
       if (peak > 0) gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak), "%");
       if (cfg_.device.is_cuda())
         gpu += str_cat(" | mem ", fmt("%.1f", gib(cuda_memory_stats().peak_bytes_in_use)), " GiB");
-      say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", s.loss.item()), " | lr ",
+      say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", loss), " | lr ",
                        fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s", gpu, " | ", hms(elapsed),
                        " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
     }

@@ -69,7 +69,7 @@ class Trainer {
  private:
   void load_checkpoint_from(const std::string& path);
   bool stop_if_nonfinite(int* code) const;    // reads the optimizer's flag (a device sync)
-  std::string progress_json(const StepResult& s, double elapsed, double tps) const;
+  std::string progress_json(const StepResult& s, double loss, double elapsed, double tps) const;
   void log_line(const std::string& json) const;
   void say_line(const std::string& s) const;  // progress output (silent when quiet)
   void say_config() const;                    // data and model summary at start
