@@ -51,6 +51,9 @@ const FlagSpec kFlags[] = {
      INF, CLOSED, T, "run"},
     {"resume", STR, "", "continue training from this checkpoint file", nullptr, NA, NA, CLOSED, T,
      "run"},
+    {"overwrite", BOOL, "false", "start a new run in an --out-dir that already holds a "
+     "checkpoint, replacing it (without this, such a run is refused)", nullptr, NA, NA, CLOSED,
+     TF, "run"},
     {"steps", INT, "300", "optimizer steps to train for", nullptr, 1, INF, CLOSED, T, "run"},
     {"max-minutes", FLOAT, "0", "stop and save after this much wall time; 0 = no limit", nullptr,
      0, INF, CLOSED, T, "run"},
@@ -147,6 +150,16 @@ const FlagSpec kFlags[] = {
     {"ppl-data", STR, "",
      "perplexity text files, comma-separated, the first in-domain; empty = gutenberg valid, "
      "wikitext2 raw test, reuters", nullptr, NA, NA, CLOSED, E, "eval"},
+    {"log-samples", BOOL, "false", "also write one JSON line per item (prompt, choices, scores, "
+     "prediction, gold) to <out-dir>/samples_<task>.jsonl", nullptr, NA, NA, CLOSED, E, "eval"},
+    {"prompt", STR, "", "--task generate: the text to continue", nullptr, NA, NA, CLOSED, E,
+     "generate"},
+    {"max-new-tokens", INT, "64", "--task generate: tokens to generate", nullptr, 1, 1048576,
+     CLOSED, E, "generate"},
+    {"temperature", FLOAT, "1", "--task generate: sampling temperature; 0 = greedy", nullptr, 0,
+     100, CLOSED, E, "generate"},
+    {"top-k", INT, "0", "--task generate: sample among the k most likely tokens; 0 = all",
+     nullptr, 0, 1048576, CLOSED, E, "generate"},
     {"skip-bad", BOOL, "false", "skip and count malformed records instead of stopping", nullptr,
      NA, NA, CLOSED, E, "eval"},
     {"check-data", STR, "", "check that every evaluation file in DIR parses with its official count",
@@ -160,7 +173,8 @@ const FlagSpec kFlags[] = {
 
     // ---- finetune (SPEC §7)
     {"task", STR, "",
-     "eval: all (the six tasks in the paper's settings + perplexity; the default), ppl, or a "
+     "eval: all (the six tasks in the paper's settings + perplexity; the default), ppl, "
+     "generate (continue --prompt), or a "
      "comma-separated list of hellaswag,piqa,winogrande,storycloze,openbookqa,record; "
      "finetune: boolq, mnli or sst2 (the default; SPEC §7, templates in notes/finetune.md)",
      nullptr, NA, NA, CLOSED, E | F, "task"},

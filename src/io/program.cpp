@@ -2,6 +2,8 @@
 #include "io/program.h"
 
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "core/check.h"
@@ -9,6 +11,30 @@
 #include "core/parallel.h"
 
 namespace moe {
+
+void check_out_dir(const std::string& dir, const char* flag) {
+  namespace fs = std::filesystem;
+  CHECK(!dir.empty(), "--", flag, " is empty. HINT: give a folder, e.g. --", flag, " runs/mine");
+  std::error_code ec;
+  const fs::path p(dir);
+  for (fs::path up = p; !up.empty(); up = up.parent_path()) {  // a file on the way is an error
+    if (fs::exists(up, ec) && !fs::is_directory(up, ec))
+      CHECK(false, "--", flag, " ", dir, ": ", up.string(), " is a file, not a folder. HINT: "
+            "choose another --", flag);
+    if (up == up.parent_path()) break;
+  }
+  fs::create_directories(p, ec);
+  CHECK(!ec, "--", flag, " ", dir, ": cannot create the folder (", ec.message(), "). HINT: "
+        "choose a folder you can write to");
+  const fs::path probe = p / ".moe-gpt-write-test";
+  {
+    std::ofstream out(probe);
+    out << "ok";
+    CHECK(out.good(), "--", flag, " ", dir, " is not writable. HINT: choose a folder you can "
+          "write to");
+  }
+  fs::remove(probe, ec);
+}
 
 Device program_device(const Flags& flags) { return resolve_device(flags.get_str("device")); }
 
