@@ -63,15 +63,20 @@ TEST_SRCS := $(filter-out tests/bench_%,$(wildcard tests/*/*.cpp tests/*.cpp))
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS:= $(wildcard tests/bench_*.cpp)
 PROGRAMS  := $(basename $(wildcard train.cpp eval.cpp finetune.cpp))
+# Where the programs go (the repository root by default; a separate build may put its own
+# elsewhere and point the CLI tests at them with MOE_BIN_DIR).
+PROGDIR   ?= .
+PROG_BINS := $(PROGRAMS:%=$(PROGDIR)/%)
 LIB       := $(BUILD)/libmoe.a
 
 .PHONY: all cpu test debug bench clean check-tools
-all: check-tools $(PROGRAMS)
+all: check-tools $(PROG_BINS)
 
 check-tools:
 	@command -v $(firstword $(CXX)) >/dev/null 2>&1 || { echo "error: '$(CXX)' not found. HINT: run scripts/install.sh (installs OpenMPI, GoogleTest, build tools)"; exit 1; }
 
-$(PROGRAMS): %: $(BUILD)/%.o $(LIB)
+$(PROG_BINS): $(PROGDIR)/%: $(BUILD)/%.o $(LIB)
+	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 $(LIB): $(LIB_OBJS)
@@ -93,7 +98,7 @@ cpu:
 $(BUILD)/test_all: $(TEST_OBJS) $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -lgtest $(LDLIBS)
 
-test: check-tools $(PROGRAMS) $(BUILD)/test_all
+test: check-tools $(PROG_BINS) $(BUILD)/test_all
 	./$(BUILD)/test_all
 
 debug:
@@ -105,7 +110,7 @@ debug:
 $(BUILD)/bench_%: $(BUILD)/tests/bench_%.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(PROGRAMS) $(BENCH_SRCS:tests/%.cpp=$(BUILD)/%)
+bench: $(PROG_BINS) $(BENCH_SRCS:tests/%.cpp=$(BUILD)/%)
 	@for b in $(BENCH_SRCS:tests/%.cpp=$(BUILD)/%); do echo "== $$b"; ./$$b || exit 1; done
 
 clean:

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace moe::testing {
@@ -12,6 +13,13 @@ struct CliResult {
   int code;            // exit status; -1 if the program did not exit normally (a crash)
   std::string output;  // stdout + stderr
 };
+
+// Where the programs under test are: MOE_BIN_DIR if set (a separate build, `make PROGDIR=...`),
+// else the repository root, where `make` puts them.
+inline std::string program_path(const std::string& name) {
+  const char* dir = std::getenv("MOE_BIN_DIR");
+  return (dir && *dir ? std::string(dir) : std::string(".")) + "/" + name;
+}
 
 inline CliResult run_cli(const std::string& program, const std::string& args) {
   const std::string cmd = program + " " + args + " 2>&1";

@@ -16,7 +16,7 @@ using Result = CliResult;
 
 namespace {
 
-Result run(const std::string& args) { return run_cli("./train", args); }
+Result run(const std::string& args) { return run_cli(program_path("train"), args); }
 
 class TrainCli : public ::testing::Test {
  protected:

@@ -14,7 +14,7 @@ namespace {
 
 std::string eval_bin() {
   const char* env = std::getenv("MOE_EVAL_BIN");
-  return env ? env : "./eval";
+  return env ? env : moe::testing::program_path("eval");
 }
 
 using Result = moe::testing::CliResult;

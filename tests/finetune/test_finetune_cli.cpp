@@ -18,7 +18,7 @@ namespace {
 
 using Result = CliResult;
 
-Result run_finetune(const std::string& args) { return run_cli("./finetune", args); }
+Result run_finetune(const std::string& args) { return run_cli(program_path("finetune"), args); }
 
 class FinetuneCli : public ::testing::Test {
  protected:
