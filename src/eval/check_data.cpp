@@ -9,7 +9,7 @@
 
 #include "core/check.h"
 #include "eval/readers.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 
 namespace moe {
 

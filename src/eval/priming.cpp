@@ -10,7 +10,7 @@
 #include "eval/fewshot.h"
 #include "eval/metrics.h"
 #include "eval/report.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 
 namespace moe {
 

@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "core/check.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "io/json.h"
 
 namespace moe {

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "io/json.h"
 
 namespace moe {

@@ -18,7 +18,7 @@
 #include "eval/report.h"
 #include "eval/speedup.h"
 #include "eval/tasks.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "io/checkpoint.h"
 #include "io/flags.h"
 #include "nn/gpt.h"

@@ -11,7 +11,7 @@
 
 #include "core/check.h"
 #include "eval/report.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "io/json.h"
 #include "io/svg.h"
 

@@ -2,7 +2,7 @@
 #include "eval/tasks.h"
 
 #include "core/check.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 
 namespace moe {
 

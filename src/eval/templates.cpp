@@ -5,7 +5,7 @@
 
 #include "core/check.h"
 #include "eval/metrics.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 
 namespace moe {
 

@@ -31,7 +31,7 @@
 #include "eval/runner.h"
 #include "eval/scoring.h"
 #include "eval/tasks.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "eval_test_util.h"
 #include "io/checkpoint.h"
 #include "io/flags.h"

@@ -12,7 +12,7 @@
 #include "core/check.h"
 #include "eval/report.h"
 #include "eval/runner.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "eval_test_util.h"
 #include "io/checkpoint.h"
 #include "io/flags.h"

@@ -8,7 +8,7 @@
 
 #include "core/check.h"
 #include "eval/readers.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "eval_test_util.h"
 
 namespace moe {

@@ -6,7 +6,7 @@
 
 #include "core/check.h"
 #include "eval/report.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "io/json.h"
 #include "eval_test_util.h"
 

@@ -9,7 +9,7 @@
 #include "core/check.h"
 #include "eval/report.h"
 #include "eval/speedup.h"
-#include "eval/text_io.h"
+#include "io/text_io.h"
 #include "eval_test_util.h"
 #include "io/json.h"
 

@@ -1,4 +1,5 @@
-// text_io.h — the file plumbing under the task readers: whole files in (plain or .xz), lines,
+// text_io.h — the one text reader of the three programs (train --data, the eval task readers, the
+// fine-tuning task files) and the file plumbing around it: whole files in (plain or .xz), lines,
 // CSV with quoted fields, label files, atomic writes, and the error type for a malformed record.
 //
 // .xz files: the shared data stores every file over ~2 MB xz-compressed (data/MANIFEST.md). We

@@ -1,5 +1,5 @@
 // text_io.cpp — see text_io.h.
-#include "eval/text_io.h"
+#include "io/text_io.h"
 
 #include <sys/wait.h>
 
