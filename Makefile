@@ -22,7 +22,7 @@ OPT      ?= -O2
 # result (no -ffast-math: IEEE semantics are kept).
 VEC      := -ftree-vectorize -fvect-cost-model=dynamic -fno-trapping-math
 WARN     := -Wall -Wextra
-CPPFLAGS := -Isrc -Icuda -Itests
+CPPFLAGS := -Isrc -Icuda -Itests -DOMPI_SKIP_MPICXX=1 -DMPICH_SKIP_MPICXX=1
 CXXFLAGS  = $(CXXSTD) $(OPT) $(VEC) $(WARN) -pthread -MMD -MP
 LDLIBS   := -pthread
 
@@ -59,7 +59,8 @@ endif
 # ---- sources ------------------------------------------------------------------------------------
 LIB_SRCS  := $(filter-out $(EXCLUDE),$(wildcard src/*/*.cpp))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.o)
-TEST_SRCS := $(filter-out tests/bench_%,$(wildcard tests/*/*.cpp tests/*.cpp))
+TEST_SRCS := $(filter-out tests/bench_% tests/mpi/%,$(wildcard tests/*/*.cpp tests/*.cpp))
+MPI_TEST_SRCS := $(wildcard tests/mpi/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS:= $(wildcard tests/bench_*.cpp)
 PROGRAMS  := $(basename $(wildcard train.cpp eval.cpp finetune.cpp))
@@ -98,8 +99,16 @@ cpu:
 $(BUILD)/test_all: $(TEST_OBJS) $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ -lgtest $(LDLIBS)
 
-test: check-tools $(PROG_BINS) $(BUILD)/test_all
+# The MPI tests (expert and data parallelism, transports) run under mpirun at W = 1, 2 and 4 ranks;
+# --oversubscribe lets 4 ranks share 2 cores, --allow-run-as-root lets CI machines run as root.
+MPIRUN ?= mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none
+$(BUILD)/test_mpi: $(MPI_TEST_SRCS:%.cpp=$(BUILD)/%.o) $(LIB)
+	$(CXX) $(CXXFLAGS) $^ -o $@ -lgtest $(LDLIBS)
+
+test: check-tools $(PROG_BINS) $(BUILD)/test_all $(BUILD)/test_mpi
 	./$(BUILD)/test_all
+	@for w in 1 2 4; do echo "== mpirun -np $$w $(BUILD)/test_mpi"; \
+	  $(MPIRUN) -np $$w ./$(BUILD)/test_mpi || exit 1; done
 
 debug:
 	$(MAKE) USE_CUDA=0 BUILD=build/debug OPT="-O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

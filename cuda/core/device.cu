@@ -10,6 +10,7 @@
 // serve small requests, and streams (see Note [Reusing a freed block is safe on one stream]).
 // notes/cuda.md walks through it with numbers.
 #include <algorithm>
+#include <cstdlib>
 #include <iomanip>
 #include <map>
 #include <mutex>
@@ -326,5 +327,25 @@ void cuda_synchronize() {
 }
 
 void cuda_set_oom_hint(const std::string& hint) { oom_hint() = hint; }
+
+void* cuda_pinned_alloc(size_t bytes) {
+  void* p = nullptr;
+  if (!cuda_available()) {  // no driver: plain host memory serves the CPU path
+    p = std::malloc(bytes == 0 ? 1 : bytes);
+    CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
+    return p;
+  }
+  CUDA_CHECK(cudaMallocHost(&p, bytes == 0 ? 1 : bytes));
+  return p;
+}
+
+void cuda_pinned_free(void* p) {
+  if (p == nullptr) return;
+  if (!cuda_available()) {
+    std::free(p);
+    return;
+  }
+  CUDA_IGNORE_ERROR(cudaFreeHost(p));
+}
 
 }  // namespace moe

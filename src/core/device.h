@@ -66,6 +66,12 @@ void cuda_synchronize();
 // --seq-len (now 1024)". Programs set it once they know their shapes.
 void cuda_set_oom_hint(const std::string& hint);
 
+// Page-locked ("pinned") host memory, for staging device buffers through the host (the MPI host
+// transport): copies from and to it run at full PCIe speed and may be asynchronous. Plain malloc
+// in a CPU-only build.
+void* cuda_pinned_alloc(size_t bytes);
+void cuda_pinned_free(void* p);
+
 CudaMemoryStats cuda_memory_stats();  // all zero without CUDA
 void cuda_empty_cache();              // cudaFree every cached block (no-op without CUDA)
 void cuda_reset_peak_memory();        // peak_bytes_in_use = bytes_in_use (for benchmarks)

@@ -3,6 +3,8 @@
 // fails in allocator_for() with a message that says the binary was built without CUDA.
 #include "core/device.h"
 
+#include <cstdlib>
+
 namespace moe {
 
 bool built_with_cuda() { return false; }
@@ -17,5 +19,7 @@ void cuda_set_allow_tf32(bool) {}
 bool cuda_allow_tf32() { return false; }
 void cuda_synchronize() {}
 void cuda_set_oom_hint(const std::string&) {}
+void* cuda_pinned_alloc(size_t bytes) { return std::malloc(bytes == 0 ? 1 : bytes); }
+void cuda_pinned_free(void* p) { std::free(p); }
 
 }  // namespace moe

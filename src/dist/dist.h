@@ -1,0 +1,46 @@
+// dist.h — the processes of a run: rank, world size, which GPU each rank uses (SPEC §4; DESIGN.md
+// "Distribution"). MPI (OpenMPI) is the engine: `mpirun -np W ./train ...` starts W ranks.
+//
+// dist_init() works without mpirun: a program started directly is one rank (rank 0 of 1) and MPI
+// is not even initialised (OpenMPI's "singleton" start costs over a second, paid by every CLI
+// run for nothing). Under mpirun (detected from the launcher's environment) it initialises MPI,
+// finds each rank's local rank among the ranks of its host (MPI_Comm_split_type SHARED), and the
+// programs give rank r the GPU local_rank % (number of visible GPUs), so W ranks spread over the
+// GPUs of a host (and share them when W is larger).
+//
+// Only rank 0 prints, logs and writes files (`is_root()`); the others compute and take part in
+// the collectives. A rank that fails calls dist_abort(): every rank ends at once with the
+// message (nothing hangs in a collective waiting for a rank that is gone).
+#pragma once
+#include <string>
+
+namespace moe {
+
+struct DistContext {
+  int rank = 0;         // 0 .. world-1
+  int world = 1;        // W
+  int local_rank = 0;   // rank among the ranks of this host
+  int local_size = 1;   // ranks on this host
+  bool mpi = false;     // MPI initialised (launched by mpirun)
+};
+
+// Idempotent. Reads the launcher's environment; calls MPI_Init_thread only under mpirun.
+void dist_init(int* argc, char*** argv);
+void dist_finalize();
+const DistContext& dist();
+inline bool is_root() { return dist().rank == 0; }
+// "rank 1/4: " under mpirun, "" for one process: the prefix of a rank's error messages.
+std::string rank_prefix();
+// Ends every rank: prints `message` (with the rank prefix) to stderr, then MPI_Abort(code).
+// Without MPI it just prints. Does not return under MPI.
+void dist_abort(const std::string& message, int code);
+
+// Blocks until every rank arrives (no-op for one rank).
+void dist_barrier();
+// The max over ranks of a host value (e.g. "did any rank see bad input?"), and the sum.
+double dist_max(double v);
+double dist_sum(double v);
+// Rank 0's string on every rank (e.g. a checkpoint path decided by rank 0).
+std::string dist_broadcast(const std::string& s);
+
+}  // namespace moe
