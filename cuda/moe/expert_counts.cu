@@ -13,15 +13,16 @@ constexpr int kCountThreads = 256;  // experts counted by one block of pass 1 (o
 // Pass 1, block (chunk c, expert group g): the chunk's keys go to shared memory, -1 where the item
 // does not count (masked out, or past n); thread t then counts expert g * 256 + t among them,
 // reading four keys per step (int4). partial (chunks, E).
-__global__ void count_chunk_kernel(int32_t* partial, const int32_t* keys, const int32_t* mask,
-                                   int64_t stride, int64_t n, int64_t E) {
+__global__ void count_chunk_kernel(int32_t* partial, const int32_t* keys, int64_t key_stride,
+                                   const int32_t* mask, int64_t mask_stride, int64_t n,
+                                   int64_t E) {
   __shared__ int4 shared4[kCountChunk / 4];
   int32_t* shared = reinterpret_cast<int32_t*>(shared4);
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kCountChunk;
   for (int j = threadIdx.x; j < kCountChunk; j += blockDim.x) {
     const int64_t a = first + j;
     int32_t key = -1;
-    if (a < n && (mask == nullptr || mask[a * stride] != 0)) key = keys[a * stride];
+    if (a < n && (mask == nullptr || mask[a * mask_stride] != 0)) key = keys[a * key_stride];
     shared[j] = key;
   }
   __syncthreads();
@@ -48,10 +49,10 @@ __global__ void count_finish_kernel(int32_t* counts, const int32_t* partial, int
 
 }  // namespace
 
-void count_experts_cuda(int32_t* counts, const int32_t* keys, const int32_t* mask, int64_t stride,
-                        int64_t n, int64_t E) {
-  CHECK(n >= 0 && E >= 1 && stride >= 1, "count_experts_cuda: n = ", n, ", E = ", E,
-        ", stride = ", stride);
+void count_experts_cuda(int32_t* counts, const int32_t* keys, int64_t key_stride,
+                        const int32_t* mask, int64_t mask_stride, int64_t n, int64_t E) {
+  CHECK(n >= 0 && E >= 1 && key_stride >= 1 && mask_stride >= 1, "count_experts_cuda: n = ", n,
+        ", E = ", E, ", key stride = ", key_stride, ", mask stride = ", mask_stride);
   CHECK(E <= int64_t{kCountThreads} * 65535, "count_experts_cuda: too many experts, E = ", E);
   const int64_t chunks = n == 0 ? 1 : (n + kCountChunk - 1) / kCountChunk;
   CHECK(chunks < (int64_t{1} << 31), "count_experts_cuda: too many items, n = ", n);
@@ -59,7 +60,7 @@ void count_experts_cuda(int32_t* counts, const int32_t* keys, const int32_t* mas
   int32_t* pp = partial.data<int32_t>(true);
   const dim3 grid(static_cast<unsigned>(chunks),
                   static_cast<unsigned>((E + kCountThreads - 1) / kCountThreads));
-  count_chunk_kernel<<<grid, kCountThreads>>>(pp, keys, mask, stride, n, E);
+  count_chunk_kernel<<<grid, kCountThreads>>>(pp, keys, key_stride, mask, mask_stride, n, E);
   CUDA_LAUNCH_CHECK();
   count_finish_kernel<<<grid_size_for(E, kBlock), kBlock>>>(counts, pp, chunks, E);
   CUDA_LAUNCH_CHECK();

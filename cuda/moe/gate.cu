@@ -9,13 +9,15 @@
 //                are two stable counting sorts without atomics (core/scan.cuh): loc1 = rank of e1
 //                among the top-1 picks, loc2 = rank of e2 among the *made* top-2 picks plus the
 //                total top-1 count of e2 — Note [Slot order: every top-1 outranks every top-2] in
-//                gate.cpp. Then a thread per token writes loc, kept and its slots. Every slot is
+//                gate.cpp. Padding (token mask 0) gets sort key -1 for both choices, so it takes
+//                part in no rank and no count (Note [Padding takes no slot]) and its loc comes out
+//                -1. Then a thread per token writes loc, kept and its slots. Every slot is
 //                written by at most one assignment (ranks are unique per expert), so the scatter
 //                into slot_src is race-free and needs no atomics either.
 //   gate_weights a thread per token forward; a thread per (token, expert) entry backward.
-//   aux loss     me by the deterministic column sums of core/reduce.cuh, the top-1 counts by
-//                count_experts_cuda (moe_common.cuh), one block to combine them. l_aux stays on the
-//                device: nothing here copies to the host or synchronises.
+//   aux loss     me by the deterministic column sums of core/reduce.cuh, the real tokens' top-1
+//                counts by count_experts_cuda (moe_common.cuh), one block to combine them.
+//                l_aux stays on the device: nothing here copies to the host or synchronises.
 // Identical decisions on both devices: the argmaxes compare the same f32 values with the same
 // tie rule, the Gumbel noise and the RANDOM rule are the shared MOE_HD helpers of gate.h, and the
 // ranks are exact integer counts. Kernels take the storage type T and compute in f32.
@@ -111,11 +113,12 @@ __device__ int32_t warp_argmax(F value, int64_t E, int64_t skip) {
 
 // A warp per token: e1 = argmax P; e2 = argmax of the logits (plus Gumbel noise for SAMPLING)
 // without e1; RANDOM keeps e2 iff u < 2 P[e2]. Writes expert (N, K) and the sort keys: key1 = e1,
-// key2 = e2, or -1 where the second choice is skipped (it then takes part in no rank).
+// key2 = e2, or -1 where the second choice is skipped (it then takes part in no rank); both keys
+// are -1 for a padding token (mask[s] == 0; mask null = every token real).
 template <typename T>
 __global__ void top2_choose_kernel(int32_t* expert, int32_t* key1, int32_t* key2, const T* probs,
-                                   const T* logits, Top2Policy policy, PhiloxRange draw,
-                                   int64_t N, int64_t E) {
+                                   const T* logits, const int32_t* mask, Top2Policy policy,
+                                   PhiloxRange draw, int64_t N, int64_t E) {
   for (int64_t s = warp_row(); s < N; s += warp_row_stride()) {
     const T* p = probs + s * E;
     const T* l = logits + s * E;
@@ -134,16 +137,19 @@ __global__ void top2_choose_kernel(int32_t* expert, int32_t* key1, int32_t* key2
       keep2 = random_policy_keeps(draw.uniform(static_cast<uint64_t>(s)),
                                   static_cast<double>(static_cast<float>(p[e2])));
     if (lane_id() == 0) {
+      const bool real = mask == nullptr || mask[s] != 0;
       expert[s * 2] = e1;
       expert[s * 2 + 1] = e2;
-      key1[s] = e1;
-      key2[s] = keep2 ? e2 : -1;
+      key1[s] = real ? e1 : -1;
+      key2[s] = real && keep2 ? e2 : -1;
     }
   }
 }
 
 // A thread per token: loc from the ranks (top-2 ranks start after all top-1 picks of their
 // expert), kept = 0 <= loc < Cap, and slot_src[e * Cap + loc] = s*K + k for kept assignments.
+// A key of -1 (padding, or a skipped second choice) has rank -1, so its loc is -1 and it is not
+// kept.
 __global__ void top2_slots_kernel(int32_t* loc, int32_t* kept, int32_t* slot_src,
                                   const int32_t* expert, const int32_t* key2,
                                   const int32_t* rank1, const int32_t* rank2,
@@ -213,8 +219,9 @@ __global__ void gate_weights_backward_kernel(T* dprobs, const T* dgates, const T
 // ---------------------------------------------------------------------------------------------
 // load-balancing loss: l_aux = E * sum_e me[e] ce[e]
 
-// One block: ce[e] = count1[e] / N (in f32, as the CPU), and l_aux = E * sum_e (me_sum[e] / N) *
-// ce[e] accumulated in double by a fixed tree.
+// One block: ce[e] = count1[e] / N (in f32, as the CPU; count1 holds real tokens only, N counts
+// padding too), and l_aux = E * sum_e (me_sum[e] / N) * ce[e] accumulated in double by a fixed
+// tree.
 template <typename T>
 __global__ void load_balance_finish_kernel(T* loss, T* ce, const float* me_sum,
                                            const int32_t* count1, int64_t N, int64_t E) {
@@ -271,8 +278,9 @@ void router_backward_cuda(T* dx, T* dwg, const T* dprobs, const T* probs, const 
 
 template <typename T>
 void top2_select_forward_cuda(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                              const T* probs, const T* logits, Top2Policy policy,
-                              PhiloxRange draw, int64_t N, int64_t E, int64_t Cap) {
+                              const T* probs, const T* logits, const int32_t* mask,
+                              Top2Policy policy, PhiloxRange draw, int64_t N, int64_t E,
+                              int64_t Cap) {
   CHECK(N < (int64_t{1} << 30) && E * Cap < (int64_t{1} << 31),
         "top2_select: N = ", N, ", E * Cap = ", E * Cap, " do not fit the i32 routing tensors");
   fill_bits_cuda(slot_src, 0xFFFFFFFFu, 4, E * Cap);  // every slot starts empty (-1)
@@ -282,10 +290,10 @@ void top2_select_forward_cuda(int32_t* expert, int32_t* loc, int32_t* kept, int3
   int32_t* key1 = scratch.data<int32_t>(true);
   int32_t *key2 = key1 + N, *rank1 = key1 + 2 * N, *rank2 = key1 + 3 * N;
   int32_t *count1 = key1 + 4 * N, *count2 = count1 + E;
-  top2_choose_kernel<<<row_blocks(N), kBlock>>>(expert, key1, key2, probs, logits, policy, draw,
-                                                N, E);
+  top2_choose_kernel<<<row_blocks(N), kBlock>>>(expert, key1, key2, probs, logits, mask, policy,
+                                                draw, N, E);
   CUDA_LAUNCH_CHECK();
-  stable_rank_by_key_cuda(rank1, count1, nullptr, key1, N, E);  // loc1, top-1 counts
+  stable_rank_by_key_cuda(rank1, count1, nullptr, key1, N, E);  // loc1, real top-1 counts
   stable_rank_by_key_cuda(rank2, count2, nullptr, key2, N, E);  // ranks among made top-2 picks
   top2_slots_kernel<<<grid_size_for(N, kBlock), kBlock>>>(loc, kept, slot_src, expert, key2,
                                                           rank1, rank2, count1, N, Cap);
@@ -313,14 +321,15 @@ void gate_weights_backward_cuda(T* dprobs, const T* dgates, const T* probs,
 
 template <typename T>
 void load_balance_loss_forward_cuda(T* loss, T* ce, const T* probs, const int32_t* expert,
-                                    int64_t N, int64_t E) {
+                                    const int32_t* mask, int64_t N, int64_t E) {
   CHECK(N >= 1, "load_balance_loss: need at least one token");
   Tensor scratch_f = Tensor::empty({E}, DType::F32, cuda());  // (E) column sums of P
   Tensor scratch_i = Tensor::empty({E}, DType::I32, cuda());  // (E) top-1 counts
   float* me_sum = scratch_f.data<float>(true);
   int32_t* count1 = scratch_i.data<int32_t>(true);
   column_sums_cuda<T>(me_sum, probs, N, E);
-  count_experts_cuda(count1, expert, nullptr, /*stride=*/2, N, E);  // e1 = expert[s, 0]
+  // e1 = expert[s, 0] (key stride 2) of the real tokens (mask[s], stride 1)
+  count_experts_cuda(count1, expert, /*key_stride=*/2, mask, /*mask_stride=*/1, N, E);
   load_balance_finish_kernel<<<1, kBlock>>>(loss, ce, me_sum, count1, N, E);
   CUDA_LAUNCH_CHECK();
 }
@@ -338,14 +347,14 @@ template void router_forward_cuda<float>(float*, float*, const float*, const flo
 template void router_backward_cuda<float>(float*, float*, const float*, const float*,
                                           const float*, const float*, int64_t, int64_t, int64_t);
 template void top2_select_forward_cuda<float>(int32_t*, int32_t*, int32_t*, int32_t*,
-                                              const float*, const float*, Top2Policy,
-                                              PhiloxRange, int64_t, int64_t, int64_t);
+                                              const float*, const float*, const int32_t*,
+                                              Top2Policy, PhiloxRange, int64_t, int64_t, int64_t);
 template void gate_weights_forward_cuda<float>(float*, const float*, const int32_t*,
                                                const int32_t*, int64_t, int64_t);
 template void gate_weights_backward_cuda<float>(float*, const float*, const float*,
                                                 const int32_t*, const int32_t*, int64_t, int64_t);
 template void load_balance_loss_forward_cuda<float>(float*, float*, const float*, const int32_t*,
-                                                    int64_t, int64_t);
+                                                    const int32_t*, int64_t, int64_t);
 template void load_balance_loss_backward_cuda<float>(float*, const float*, const float*, int64_t,
                                                      int64_t);
 

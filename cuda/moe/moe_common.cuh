@@ -52,11 +52,13 @@ __device__ __forceinline__ float warp_max(float v) {
 // Blocks for a warp-per-row kernel over `rows` rows (at least 1; the loop inside is grid-stride).
 inline int row_blocks(int64_t rows) { return grid_size_for(rows > 0 ? rows : 1, kRowsPerBlock); }
 
-// counts[e] = #{ a in [0, n) : keys[a * stride] == e and (mask == null or mask[a * stride] != 0) }
+// counts[e] = #{ a in [0, n) : keys[a * key_stride] == e and
+//                               (mask == null or mask[a * mask_stride] != 0) }
 // for e in [0, E). Keys outside [0, E) count nowhere. Device pointers; exact and the same on every
-// run (integer counts, fixed order, no atomics). Used with keys = routing.expert: stride 2 counts
-// top-1 choices (the aux loss's ce), stride 1 with mask = routing.kept counts kept assignments.
-void count_experts_cuda(int32_t* counts, const int32_t* keys, const int32_t* mask, int64_t stride,
-                        int64_t n, int64_t E);
+// run (integer counts, fixed order, no atomics). Used with keys = routing.expert: key stride 2
+// with the (N) token mask at stride 1 counts real tokens' top-1 choices (the aux loss's ce), key
+// and mask stride 1 with mask = routing.kept counts kept assignments.
+void count_experts_cuda(int32_t* counts, const int32_t* keys, int64_t key_stride,
+                        const int32_t* mask, int64_t mask_stride, int64_t n, int64_t E);
 
 }  // namespace moe

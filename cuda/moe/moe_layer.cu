@@ -4,7 +4,8 @@
 //
 // It runs on every forward, so it must be cheap and must not wait for the GPU: four small
 // launches, no copy to the host. The trainer reads the tensor back only at logging steps.
-//   1. entropy partials: blocks of 16384 entries of P, -p log p summed in double by a fixed tree;
+//   1. entropy partials: blocks of 16384 entries of P, -p log p summed in double by a fixed tree
+//      (rows of padding tokens, loc[s, 0] == -1, left out);
 //   2. kept assignments per expert: count_experts_cuda over the 2N assignments, masked by kept;
 //   3. (inside 2) the chunk counts added in order;
 //   4. one block of 1024 threads: the per-token counts (made, dropped, lost both) and the entropy
@@ -22,12 +23,15 @@ namespace {
 constexpr int64_t kEntropyItems = 16384;  // entries of P per block of the entropy pass
 constexpr int kFinishThreads = 1024;
 
-// partial[b] = sum over entries i of block b of -P_i log P_i (0 log 0 = 0), in double.
-__global__ void entropy_partials_kernel(double* partial, const float* probs, int64_t n) {
+// partial[b] = sum over entries i of block b of -P_i log P_i (0 log 0 = 0), in double, over the
+// rows of real tokens only (a padding token's top-1 has loc -1: gate.h, Routing::loc).
+__global__ void entropy_partials_kernel(double* partial, const float* probs, const int32_t* loc,
+                                        int64_t n, int64_t E) {
   const int64_t begin = static_cast<int64_t>(blockIdx.x) * kEntropyItems;
   const int64_t end = begin + kEntropyItems < n ? begin + kEntropyItems : n;
   double h = 0.0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    if (loc[(i / E) * 2] < 0) continue;  // padding
     const double v = static_cast<double>(probs[i]);
     if (v > 0.0) h -= v * log(v);
   }
@@ -36,8 +40,8 @@ __global__ void entropy_partials_kernel(double* partial, const float* probs, int
 }
 
 // One block. Counts per token as the CPU's routing_stats_cpu: an assignment is made when its
-// loc >= 0 (RANDOM may skip a second choice), dropped when made and not kept; a token lost both
-// when neither assignment is kept.
+// loc >= 0 (RANDOM may skip a second choice, padding makes none), dropped when made and not kept;
+// a real token (top-1 made) lost both when neither assignment is kept.
 __global__ void routing_stats_finish_kernel(float* raw, const double* entropy_partial,
                                             int64_t pieces, const int32_t* loc,
                                             const int32_t* kept, const int32_t* kept_per_expert,
@@ -50,7 +54,7 @@ __global__ void routing_stats_finish_kernel(float* raw, const double* entropy_pa
     made2 += m2;
     dropped1 += m1 && !k1;
     dropped2 += m2 && !k2;
-    lost_both += !k1 && !k2;
+    lost_both += m1 && !k1 && !k2;
   }
   for (int64_t p = threadIdx.x; p < pieces; p += blockDim.x) entropy += entropy_partial[p];
   made1 = block_reduce_sum(made1);
@@ -86,10 +90,10 @@ void moe_routing_stats_cuda(float* raw, const float* probs, const int32_t* exper
   double* pp = partial.data<double>(true);
   int32_t* cp = counts.data<int32_t>(true);
   if (pieces > 0) {
-    entropy_partials_kernel<<<static_cast<unsigned>(pieces), kBlock>>>(pp, probs, n);
+    entropy_partials_kernel<<<static_cast<unsigned>(pieces), kBlock>>>(pp, probs, loc, n, E);
     CUDA_LAUNCH_CHECK();
   }
-  count_experts_cuda(cp, expert, kept, /*stride=*/1, 2 * N, E);  // kept assignments per expert
+  count_experts_cuda(cp, expert, 1, kept, 1, 2 * N, E);  // kept assignments per expert
   routing_stats_finish_kernel<<<1, kFinishThreads>>>(raw, pp, pieces, loc, kept, cp, l_aux, N, E);
   CUDA_LAUNCH_CHECK();
 }

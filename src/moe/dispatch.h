@@ -9,7 +9,7 @@
 // Both move rows by index (a gather), never through fairseq's dense (N, E, Cap) one-hot einsum,
 // which costs N*E*Cap*C multiply-adds to move N*2*C numbers (SPEC §3 step 9).
 //
-// Derivatives (notes/moe-gating.md, notes/ops_moe.md):
+// Derivatives (notes/moe-gating.md, notes/ops-moe.md):
 //   dispatch   dx[s, :]  = sum_k kept_k(s) * dbuf[e_k(s), loc_k(s), :]     (a gather per token)
 //   combine    dout[e, c, :] = G[s, k] * dy[s, :] for the assignment (s, k) in slot (e, c),
 //                              0 for an empty slot                          (a gather per slot)

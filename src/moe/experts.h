@@ -11,7 +11,7 @@
 // gemm_batched call with a fixed stride, and keeps the experts of one rank — the contiguous range
 // [r*E/W, (r+1)*E/W), SPEC §4 — a contiguous slice of every expert tensor.
 //
-// Derivatives (notes/ops_moe.md), per expert, dout_e (Cap, C):
+// Derivatives (notes/ops-moe.md), per expert, dout_e (Cap, C):
 //   dact_e = dout_e @ W2[e]^T          dW2[e] = act_e^T @ dout_e      db2[e] = sum_rows dout_e
 //   dpre_e = dact_e * gelu'(pre_e)
 //   dX_e   = dpre_e @ W1[e]^T          dW1[e] = X_e^T @ dpre_e        db1[e] = sum_rows dpre_e

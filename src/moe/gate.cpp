@@ -101,6 +101,19 @@ void router_backward(T* dx, T* dwg, const T* dprobs, const T* probs, const T* x,
 // is computed (the aux loss counts every top-1 choice, SPEC §3 step 6) and before the gates are
 // renormalised (step 8). Slots that no assignment fills stay empty: dispatch writes zero rows
 // there and combine never reads them (moe/dispatch.h).
+//
+// Note [Padding takes no slot]
+// Evaluation and fine-tuning batches are right-padded to their longest row. If padding were
+// routed like text, its assignments would queue ahead of later real tokens and push them past
+// Cap, so a sequence's scores would depend on what else shares its batch (SPEC §3 step 5a). With
+// a token mask, a padding token s still gets its choices e1, e2 (they are reported, and its
+// random draws are consumed, so nothing downstream shifts), but both its assignments are removed
+// from the queues before any rank is taken, as fairseq zeroes mask1/mask2 before the cumsum:
+//   loc1[s] = loc2[s] = -1, kept = 0, no slot_src entry, and it counts in no #{ ... } above;
+// so G = (0, 0), its MoE output row is exactly 0 and it passes on the residual. Cap is not
+// changed: it still counts all N positions (fairseq's num_tokens), and real tokens of the other
+// rows still compete for the slots. With every mask entry 1 the routing is bit for bit the one
+// without a mask.
 
 // argmax over v[0..E) skipping index `skip` (-1: none); the lowest index wins ties, as
 // torch.argmax does (SPEC §3 step 3).
@@ -143,17 +156,20 @@ static void choose_experts(int32_t* expert, std::vector<char>& has2, const T* pr
 
 template <typename T>
 void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                         const T* probs, const T* logits, Top2Policy policy, PhiloxRange draw,
-                         int64_t N, int64_t E, int64_t Cap) {
+                         const T* probs, const T* logits, const int32_t* mask, Top2Policy policy,
+                         PhiloxRange draw, int64_t N, int64_t E, int64_t Cap) {
   std::vector<char> has2(static_cast<size_t>(N));
   choose_experts(expert, has2, probs, logits, policy, draw, N, E);
   // Ranks (Note [Slot order: every top-1 outranks every top-2]): a serial scan over tokens, like
   // fairseq's cumsum; O(N) and cheap next to the expert GEMMs, so it is not parallelised.
+  // Padding joins no queue (Note [Padding takes no slot]).
+  auto real = [mask](int64_t s) { return mask == nullptr || mask[s] != 0; };
   std::vector<int64_t> count1(static_cast<size_t>(E), 0), count2(static_cast<size_t>(E), 0);
-  for (int64_t s = 0; s < N; ++s) loc[s * K + 0] = static_cast<int32_t>(count1[expert[s * K]]++);
+  for (int64_t s = 0; s < N; ++s)
+    loc[s * K + 0] = real(s) ? static_cast<int32_t>(count1[expert[s * K]]++) : -1;
   for (int64_t s = 0; s < N; ++s) {
     const int32_t e2 = expert[s * K + 1];
-    loc[s * K + 1] = has2[s] ? static_cast<int32_t>(count2[e2]++ + count1[e2]) : -1;
+    loc[s * K + 1] = has2[s] && real(s) ? static_cast<int32_t>(count2[e2]++ + count1[e2]) : -1;
   }
   // Drop at capacity (Note [Token dropping at capacity]) and fill the slot -> assignment map.
   for (int64_t i = 0; i < E * Cap; ++i) slot_src[i] = -1;
@@ -220,11 +236,13 @@ void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int
 // load-balancing loss
 
 template <typename T>
-void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert, int64_t N,
-                               int64_t E) {
-  // ce[e] = mean_s [e1(s) = e]   (every top-1 choice, before dropping)
+void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert,
+                               const int32_t* mask, int64_t N, int64_t E) {
+  // ce[e] = mean_s [e1(s) = e]   (every real token's top-1 choice, before dropping; padding
+  // counts in no numerator but the mean is still over all N, as fairseq's)
   std::vector<int64_t> count(static_cast<size_t>(E), 0);
-  for (int64_t s = 0; s < N; ++s) ++count[expert[s * K]];
+  for (int64_t s = 0; s < N; ++s)
+    if (mask == nullptr || mask[s] != 0) ++count[expert[s * K]];
   for (int64_t e = 0; e < E; ++e) ce[e] = static_cast<T>(count[e]) / static_cast<T>(N);
   // me[e] = mean_s P[s, e]; summed in double in token order (fixed order: deterministic)
   std::vector<double> me(static_cast<size_t>(E), 0.0);
@@ -251,13 +269,14 @@ void load_balance_loss_backward(T* dprobs, const T* dloss, const T* ce, int64_t 
   template void router_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t,     \
                                    int64_t, int64_t);                                           \
   template void top2_select_forward<T>(int32_t*, int32_t*, int32_t*, int32_t*, const T*,        \
-                                       const T*, Top2Policy, PhiloxRange, int64_t, int64_t, int64_t);  \
+                                       const T*, const int32_t*, Top2Policy, PhiloxRange,       \
+                                       int64_t, int64_t, int64_t);                              \
   template void gate_weights_forward<T>(T*, const T*, const int32_t*, const int32_t*, int64_t,  \
                                         int64_t);                                               \
   template void gate_weights_backward<T>(T*, const T*, const T*, const int32_t*,                \
                                          const int32_t*, int64_t, int64_t);                     \
-  template void load_balance_loss_forward<T>(T*, T*, const T*, const int32_t*, int64_t,         \
-                                             int64_t);                                          \
+  template void load_balance_loss_forward<T>(T*, T*, const T*, const int32_t*, const int32_t*, \
+                                             int64_t, int64_t);                                 \
   template void load_balance_loss_backward<T>(T*, const T*, const T*, int64_t, int64_t);
 MOE_INSTANTIATE(float)
 MOE_INSTANTIATE(double)
@@ -363,8 +382,19 @@ uint64_t top2_draw_count(Top2Policy policy, int64_t N, int64_t E) {
   return 0;
 }
 
+// The token mask must be an (N) i32 vector on the probabilities' device (or undefined).
+static Tensor checked_token_mask(const Tensor& mask, int64_t N, Device dev, const char* op) {
+  if (!mask.defined()) return mask;
+  CHECK(mask.dim() == 1 && mask.size(0) == N && mask.dtype() == DType::I32, op,
+        ": token mask must be (N,) = (", N, ",) i32 with 1 for a real token and 0 for padding, "
+        "got ", mask.desc(), ". HINT: build it from the row lengths of the right-padded batch "
+        "(GPT::forward_hidden does, given `lengths`)");
+  check_same_device(dev, {&mask}, op);
+  return mask.contiguous();
+}
+
 Routing top2_select(const Tensor& probs_in, const Tensor& logits_in, int64_t capacity,
-                    Top2Policy policy, CounterRng& rng) {
+                    Top2Policy policy, CounterRng& rng, const Tensor& token_mask) {
   check_probs(probs_in, "top2_select");
   check_same_shape(probs_in, logits_in, "top2_select: probs vs logits");
   CHECK(logits_in.dtype() == probs_in.dtype(), "top2_select: logits ", logits_in.desc(),
@@ -383,16 +413,18 @@ Routing top2_select(const Tensor& probs_in, const Tensor& logits_in, int64_t cap
   r.loc = Tensor::empty({r.num_tokens, K}, DType::I32, dev);               // (N, K)
   r.kept = Tensor::empty({r.num_tokens, K}, DType::I32, dev);              // (N, K)
   r.slot_src = Tensor::empty({r.num_experts, capacity}, DType::I32, dev);  // (E, Cap)
+  r.token_mask = checked_token_mask(token_mask, r.num_tokens, dev, "top2_select");  // (N) or none
   const PhiloxRange draw = rng.range(top2_draw_count(policy, r.num_tokens, r.num_experts));
   int32_t *ex = ptr<int32_t>(r.expert), *loc = ptr<int32_t>(r.loc), *kept = ptr<int32_t>(r.kept),
           *src = ptr<int32_t>(r.slot_src);
+  const int32_t* mk = ptr<int32_t>(r.token_mask);
   const int64_t N = r.num_tokens, E = r.num_experts;
   dispatch_op(probs, "top2_select", [&](auto z, auto on) {
     using T = decltype(z);
     const T *pp = ptr<T>(probs), *lp = ptr<T>(logits);
     if constexpr (is_cuda(on))
-      top2_select_forward_cuda<T>(ex, loc, kept, src, pp, lp, policy, draw, N, E, capacity);
-    else top2_select_forward<T>(ex, loc, kept, src, pp, lp, policy, draw, N, E, capacity);
+      top2_select_forward_cuda<T>(ex, loc, kept, src, pp, lp, mk, policy, draw, N, E, capacity);
+    else top2_select_forward<T>(ex, loc, kept, src, pp, lp, mk, policy, draw, N, E, capacity);
   });
   return r;
 }
@@ -433,13 +465,14 @@ Tensor load_balance_loss(const Tensor& probs_in, const Routing& r) {
   Tensor probs = probs_in.contiguous();
   Tensor loss = Tensor::empty({}, probs.dtype(), probs.device());  // () on P's device: no sync
   Tensor ce = Tensor::empty({E}, probs.dtype(), probs.device());   // (E) saved: top-1 fractions
+  const Tensor mask = checked_token_mask(r.token_mask, N, probs.device(), "load_balance_loss");
   dispatch_op(probs, "load_balance_loss", [&](auto z, auto on) {
     using T = decltype(z);
     T *lp = ptr<T>(loss), *cp = ptr<T>(ce);
     const T* pp = ptr<T>(probs);
-    const int32_t* ex = ptr<int32_t>(r.expert);
-    if constexpr (is_cuda(on)) load_balance_loss_forward_cuda<T>(lp, cp, pp, ex, N, E);
-    else load_balance_loss_forward<T>(lp, cp, pp, ex, N, E);
+    const int32_t *ex = ptr<int32_t>(r.expert), *mk = ptr<int32_t>(mask);
+    if constexpr (is_cuda(on)) load_balance_loss_forward_cuda<T>(lp, cp, pp, ex, mk, N, E);
+    else load_balance_loss_forward<T>(lp, cp, pp, ex, mk, N, E);
   });
   return record(loss, "load_balance_loss", {probs_in},
                 [ce, N, E](const Tensor& g_in, const std::vector<bool>&) {

@@ -14,9 +14,14 @@
 // (dispatch, the experts and combine are in moe/dispatch.h and moe/experts.h; moe/moe_layer.h
 // composes them all.)
 //
-// What it leaves out (fairseq options the paper's runs do not use): padding masks
-// (input_mask), batch-prioritized routing, normalising gate probabilities before dropping,
-// prefix-token statistics, the Tutel fast path, and top-1 (Switch) gating.
+// Padding (SPEC §3 step 5a): top2_select takes an optional token mask, fairseq's `input_mask`
+// turned around (1 = real token, 0 = padding), so that right-padded evaluation and fine-tuning
+// batches route their real tokens exactly as if the padding were not there. See Note [Padding
+// takes no slot].
+//
+// What it leaves out (fairseq options the paper's runs do not use): batch-prioritized routing,
+// normalising gate probabilities before dropping, prefix-token statistics, the Tutel fast path,
+// and top-1 (Switch) gating.
 //
 // Note [Why router math is fp32]
 // The router decides discrete things — argmaxes and slot ranks — from small differences between
@@ -87,15 +92,20 @@ const char* top2_policy_name(Top2Policy p);
 // through the gate weights instead).
 // An assignment (s, k) is token s's k-th choice, k = 0 (top-1) or 1 (top-2).
 struct Routing {
-  int64_t num_tokens = 0;   // N
+  int64_t num_tokens = 0;   // N (padding included)
   int64_t num_experts = 0;  // E
   int64_t capacity = 0;     // Cap
-  Tensor expert;    // (N, K) i32: [s, 0] = e1, [s, 1] = e2 (reported even when RANDOM skipped it)
+  Tensor expert;    // (N, K) i32: [s, 0] = e1, [s, 1] = e2 (reported even when RANDOM skipped it
+                    //   and for padding: the choices are made, they just take no slot)
   Tensor loc;       // (N, K) i32: rank of the assignment in its expert's queue, before the
-                    //   capacity cut (so it may be >= Cap); -1 where RANDOM skipped the 2nd choice
+                    //   capacity cut (so it may be >= Cap); -1 where RANDOM skipped the 2nd choice,
+                    //   and -1 for both choices of a padding token. A real token's top-1 always
+                    //   has a rank, so loc[s, 0] == -1 exactly when token s is padding.
   Tensor kept;      // (N, K) i32: 1 if the assignment has a slot (0 <= loc < Cap), else 0
   Tensor slot_src;  // (E, Cap) i32: s*K + k of the assignment filling that slot, -1 if empty.
                     //   Filled slots of an expert are always a prefix 0, 1, ..., fill_e - 1.
+  Tensor token_mask;  // (N) i32 as given to top2_select (non-zero = real token), or undefined
+                      //   when every token is real; load_balance_loss reads it for ce
 };
 
 // Picks e1, e2 and slots from P and the logits (both (N, E) on one device, detached reads, f32 or
@@ -104,8 +114,12 @@ struct Routing {
 // Gumbel noise of logit (s, e), e1's included, as fairseq draws a full (N, E) noise tensor),
 // RANDOM takes N (value s decides token s's second choice, whatever the outcome), ALL takes none.
 // See Note [Slot order: every top-1 outranks every top-2] and Note [Token dropping at capacity].
+// token_mask: (N) i32 on the probabilities' device, non-zero for a real token and 0 for padding,
+// or undefined (every token real, the training case). Padding takes no slot and no rank: see
+// Note [Padding takes no slot]. The draws do not depend on the mask (padding tokens still use
+// theirs), so a mask never shifts the generator.
 Routing top2_select(const Tensor& probs, const Tensor& logits, int64_t capacity,
-                    Top2Policy policy, CounterRng& rng);
+                    Top2Policy policy, CounterRng& rng, const Tensor& token_mask = Tensor());
 // How many random values top2_select takes for this policy (see above).
 uint64_t top2_draw_count(Top2Policy policy, int64_t N, int64_t E);
 
@@ -124,6 +138,10 @@ Tensor gate_weights(const Tensor& probs, const Routing& r);
 //   me[e] = mean_s P[s, e],  ce[e] = mean_s [e1(s) = e],  l_aux = E * sum_e me[e] * ce[e].
 // Exactly 1 at perfect balance (P uniform, or top-1 counts equal and P matching them).
 // Gradient through me only: dl_aux/dP[s, e] = E * ce[e] / N. l_aux is a () tensor on P's device.
+// With a token mask in the routing (SPEC §3 step 5a), padding tokens count in no ce[e], while
+// both means still divide by all N and me still averages P over all N rows (fairseq:
+// `ce = mean(mask1)` after mask1's padding rows were zeroed); so sum_e ce[e] = real / N.
+// notes/moe-gating.md §4 says why this denominator.
 Tensor load_balance_loss(const Tensor& probs, const Routing& r);
 
 // ---------------------------------------------------------------------------------------------
@@ -152,11 +170,11 @@ template <typename T>
 void router_backward(T* dx, T* dwg, const T* dprobs, const T* probs, const T* x, const T* wg,
                      int64_t N, int64_t C, int64_t E);
 
-//   expert, loc, kept (N, K), slot_src (E, Cap)  <-  probs, logits (N, E)
+//   expert, loc, kept (N, K), slot_src (E, Cap)  <-  probs, logits (N, E), mask (N) or null
 template <typename T>
 void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                         const T* probs, const T* logits, Top2Policy policy, PhiloxRange draw,
-                         int64_t N, int64_t E, int64_t Cap);
+                         const T* probs, const T* logits, const int32_t* mask, Top2Policy policy,
+                         PhiloxRange draw, int64_t N, int64_t E, int64_t Cap);
 
 //   gates (N, K)  <-  probs (N, E), expert, kept (N, K)
 template <typename T>
@@ -167,10 +185,10 @@ template <typename T>
 void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int32_t* expert,
                            const int32_t* kept, int64_t N, int64_t E);
 
-//   loss (1), ce (E) saved for backward  <-  probs (N, E), expert (N, K)
+//   loss (1), ce (E) saved for backward  <-  probs (N, E), expert (N, K), mask (N) or null
 template <typename T>
-void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert, int64_t N,
-                               int64_t E);
+void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert,
+                               const int32_t* mask, int64_t N, int64_t E);
 //   dprobs (N, E)  <-  dloss (1: the incoming gradient, read where it lies, so the GPU never
 //   copies it to the host), ce (E)
 template <typename T>
@@ -185,8 +203,9 @@ void router_backward_cuda(T* dx, T* dwg, const T* dprobs, const T* probs, const 
                           const T* wg, int64_t N, int64_t C, int64_t E) MOE_CUDA_STUB
 template <typename T>
 void top2_select_forward_cuda(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
-                              const T* probs, const T* logits, Top2Policy policy,
-                              PhiloxRange draw, int64_t N, int64_t E, int64_t Cap) MOE_CUDA_STUB
+                              const T* probs, const T* logits, const int32_t* mask,
+                              Top2Policy policy, PhiloxRange draw, int64_t N, int64_t E,
+                              int64_t Cap) MOE_CUDA_STUB
 template <typename T>
 void gate_weights_forward_cuda(T* gates, const T* probs, const int32_t* expert,
                                const int32_t* kept, int64_t N, int64_t E) MOE_CUDA_STUB
@@ -196,7 +215,7 @@ void gate_weights_backward_cuda(T* dprobs, const T* dgates, const T* probs,
                                 int64_t E) MOE_CUDA_STUB
 template <typename T>
 void load_balance_loss_forward_cuda(T* loss, T* ce, const T* probs, const int32_t* expert,
-                                    int64_t N, int64_t E) MOE_CUDA_STUB
+                                    const int32_t* mask, int64_t N, int64_t E) MOE_CUDA_STUB
 template <typename T>
 void load_balance_loss_backward_cuda(T* dprobs, const T* dloss, const T* ce, int64_t N,
                                      int64_t E) MOE_CUDA_STUB

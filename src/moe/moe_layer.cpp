@@ -48,7 +48,8 @@ MoEParams moe_params_init(int E, int C, int H, Rng& rng) {
 // ---------------------------------------------------------------------------------------------
 // statistics
 
-// CPU: counts from the routing, entropy from P, all in double, stored as f32.
+// CPU: counts from the routing, entropy from P, all in double, stored as f32. Padding tokens
+// (loc[s, 0] == -1, gate.h) make no assignment and are left out of every field.
 static void routing_stats_cpu(float* out, const Tensor& probs, const Routing& r) {
   const int64_t N = r.num_tokens, E = r.num_experts;
   const std::vector<int32_t> expert = r.expert.to_i32_vector(), loc = r.loc.to_i32_vector(),
@@ -63,12 +64,18 @@ static void routing_stats_cpu(float* out, const Tensor& probs, const Routing& r)
       if (kept[a]) ++per_expert[expert[a]];
       else ++dropped[k];
     }
-    if (!kept[s * 2] && !kept[s * 2 + 1]) ++lost_both;
+    if (loc[s * 2] >= 0 && !kept[s * 2] && !kept[s * 2 + 1]) ++lost_both;
   }
-  // router entropy: sum_s -sum_e P log P, with 0 log 0 = 0
+  // router entropy: sum over real tokens s of -sum_e P log P, with 0 log 0 = 0
   const std::vector<double> p = probs.to_f64_vector();
   double h = 0.0;
-  for (double v : p) h -= v > 0.0 ? v * std::log(v) : 0.0;
+  for (int64_t s = 0; s < N; ++s) {
+    if (loc[static_cast<size_t>(s * 2)] < 0) continue;  // padding
+    for (int64_t e = 0; e < E; ++e) {
+      const double v = p[static_cast<size_t>(s * E + e)];
+      h -= v > 0.0 ? v * std::log(v) : 0.0;
+    }
+  }
   out[kStatMade1] = static_cast<float>(made[0]);
   out[kStatMade2] = static_cast<float>(made[1]);
   out[kStatDropped1] = static_cast<float>(dropped[0]);
@@ -148,17 +155,32 @@ static void check_moe_inputs(const Tensor& x, const MoEParams& p, const MoEConfi
   // The expert tensors are checked, with their shapes in the message, by expert_ffn.
 }
 
+std::string moe_capacity_rule(const MoEConfig& cfg, bool training) {
+  std::string rule;
+  if (!training && cfg.eval_capacity_fraction > 0.0)
+    rule = str_cat("eval capacity fraction ", cfg.eval_capacity_fraction, ": Cap = ceil(",
+                   cfg.eval_capacity_fraction, " * N)");
+  else if (cfg.capacity_factor == 1.0)
+    rule = "Cap = 2 * ceil(N / E)";
+  else
+    rule = str_cat("Cap = ceil(", cfg.capacity_factor, " * 2 * ceil(N / E))");
+  return str_cat(rule, " slots per expert with E = ", cfg.num_experts,
+                 ", N = all B*T positions of the batch; padding takes no slot, real tokens of "
+                 "other sequences in the batch compete for the slots (SPEC §3)");
+}
+
 MoEOutput moe_layer_forward(const Tensor& x_in, const MoEParams& p, const MoEConfig& cfg,
-                            bool training, CounterRng& rng) {
+                            bool training, CounterRng& rng, const Tensor& token_mask) {
   check_moe_inputs(x_in, p, cfg);
   const Top2Policy policy = top2_policy_from_string(cfg.top2_policy);
   const int64_t C = x_in.size(-1), N = x_in.numel() / C;
   Tensor x = x_in.dim() == 2 ? x_in : reshape(x_in, {N, C});  // (N, C)
+  // Cap counts every position, padding included (SPEC §3 step 5a, as fairseq's num_tokens).
   const int64_t cap = moe_capacity(N, cfg.num_experts, cfg.capacity_factor, training,
                                    cfg.eval_capacity_fraction);
 
   RouterOutput rt = router(x, p.wg);                                  // P (N, E), on the tape
-  Routing routing = top2_select(rt.probs, rt.logits, cap, policy, rng);
+  Routing routing = top2_select(rt.probs, rt.logits, cap, policy, rng, token_mask);
   Tensor l_aux = load_balance_loss(rt.probs, routing);                // ()
   Tensor gates = gate_weights(rt.probs, routing);                     // (N, K)
   Tensor buf = dispatch(x, routing);                                  // (E, Cap, C)

@@ -18,8 +18,12 @@
 // the tape adds them. The caller adds the residual (h + y) and the aux loss to the training loss
 // (SPEC §3 step 10: loss = NLL + 0.01 * sum over MoE layers of l_aux).
 //
+// Padding (SPEC §3 step 5a): an optional token mask (1 = real, 0 = padding) goes to top2_select,
+// so padding of a right-padded batch takes no slot, gets an exactly-zero output row and counts in
+// no statistic (Note [Padding takes no slot] in gate.cpp). Cap still counts every position.
+//
 // What it leaves out: expert parallelism (the all-to-all of SPEC §4 goes between dispatch and the
-// experts; src/dist), padding masks, expert-gradient scaling (the optimizer's job, SPEC §4).
+// experts; src/dist), expert-gradient scaling (the optimizer's job, SPEC §4).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -52,14 +56,19 @@ struct MoEParams {
 };
 
 // What a forward reports about its routing (SPEC §3, last line), plain numbers, off the tape.
+// Every field counts real tokens only: padding (token mask 0) makes no assignment and is left out
+// of the entropy and of every denominator (SPEC §3 step 5a).
 struct MoEStats {
   std::vector<int64_t> tokens_per_expert;  // (E) kept assignments per expert, top-1 and top-2
-  double fraction_dropped = 0.0;       // dropped / made, over all assignments made (N top-1, plus
-                                       //   the top-2 ones the "random" policy did not skip)
+  double fraction_dropped = 0.0;       // dropped / made, over all assignments made (one top-1 per
+                                       //   real token, plus the top-2 ones the "random" policy
+                                       //   did not skip)
   double fraction_dropped_top1 = 0.0;  // the same over top-1 assignments (fairseq's
   double fraction_dropped_top2 = 0.0;  //   overflow_expert1/2, as fractions) and over top-2 ones
-  double fraction_tokens_dropped = 0.0;  // tokens that lost both slots (pass on the residual)
-  double router_entropy = 0.0;         // mean over tokens of -sum_e P log P, in nats (max ln E)
+  double fraction_tokens_dropped = 0.0;  // real tokens that lost both slots (they pass on the
+                                         //   residual)
+  double router_entropy = 0.0;         // mean over real tokens of -sum_e P log P, in nats
+                                       //   (at most ln E)
   double l_aux = 0.0;                  // the value of the load-balancing loss
   int64_t capacity = 0;                // Cap used in this forward
 };
@@ -68,12 +77,12 @@ struct MoEStats {
 // training step never waits for the GPU to report them: the trainer reads them (one copy) only
 // at logging steps. Layout, f32, (kMoEStatFields + E,):
 enum MoEStatField : int {
-  kStatMade1 = 0,     // top-1 assignments made (N)
-  kStatMade2,         // top-2 assignments made (N, fewer with the "random" policy)
+  kStatMade1 = 0,     // top-1 assignments made (the real tokens: N without a mask)
+  kStatMade2,         // top-2 assignments made (as many, fewer with the "random" policy)
   kStatDropped1,      // top-1 assignments that found no slot
   kStatDropped2,      // top-2 assignments that found no slot
-  kStatLostBoth,      // tokens that lost both slots
-  kStatEntropySum,    // sum over tokens of -sum_e P log P (nats)
+  kStatLostBoth,      // real tokens that lost both slots
+  kStatEntropySum,    // sum over real tokens of -sum_e P log P (nats)
   kStatLAux,          // the load-balancing loss
   kMoEStatFields      // then E entries: kept assignments per expert
 };
@@ -95,8 +104,17 @@ MoEParams moe_params_init(int E, int C, int H, Rng& rng);
 // x (..., C) f32/f64 (leading dims are flattened into N tokens; tokens ordered batch-major, then
 // position, as SPEC §3 requires). `training` selects the capacity rule and enables the expert
 // dropout. `rng` feeds, in this order: the top-2 policy's draws (gate.h), then the dropout mask.
+// token_mask: (N) i32 on x's device, 1 for a real token and 0 for padding, in the same flattened
+// order; undefined = every token real (training batches, and the bitwise-unchanged default).
+// Padding rows of y are exactly 0; Cap still counts all N positions.
 MoEOutput moe_layer_forward(const Tensor& x, const MoEParams& p, const MoEConfig& cfg,
-                            bool training, CounterRng& rng);
+                            bool training, CounterRng& rng, const Tensor& token_mask = Tensor());
+
+// The capacity rule a forward with these settings uses, in words, for the programs' output and
+// results files (SPEC §6: "say which was used"), e.g. "eval capacity fraction 0.25: Cap =
+// ceil(0.25 * N) slots per expert with E = 8, N = all B*T positions of the batch; padding takes
+// no slot, real tokens of other sequences in the batch compete for the slots (SPEC §3)".
+std::string moe_capacity_rule(const MoEConfig& cfg, bool training);
 
 // The statistics of one routing, probs (N, E) on any device -> raw stats (see MoEStatField) on
 // the same device; l_aux (a () tensor or undefined for 0) is copied into its field.

@@ -1,4 +1,5 @@
-// gpt.cpp — the dense GPT model (SPEC §2): parameters, initialisation and forward pass.
+// gpt.cpp — the GPT model, dense and MoE (SPEC §2-3): parameters, initialisation and the forward
+// pass, with the padding mask of right-padded batches for the MoE gates (SPEC §3 step 5a).
 #include "nn/gpt.h"
 
 #include <cmath>
@@ -146,7 +147,8 @@ const Tensor& GPT::positions(int B, int T) {
   return pos_batch_;
 }
 
-Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng) {
+Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng,
+                          const Tensor& token_mask) {
   const double pd = training ? cfg_.dropout : 0.0;
   // x = x + Dropout(Attn(LN1(x)))
   Tensor h = layernorm(x, p.ln1_w, p.ln1_b, 1e-5);                         // (B, T, C)
@@ -156,23 +158,33 @@ Tensor GPT::block_forward(const Tensor& x, const BlockParams& p, bool training, 
   Tensor x1 = add(x, a);
   // x = x + Dropout(FFN(LN2(x)))   (the FFN is E experts in an MoE block)
   h = layernorm(x1, p.ln2_w, p.ln2_b, 1e-5);                               // (B, T, C)
-  return add(x1, ffn_forward(h, p, training, rng));
+  return add(x1, ffn_forward(h, p, training, rng, token_mask));
 }
 
-Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng) {
-  const double pd = training ? cfg_.dropout : 0.0;
-  if (!p.is_moe) {
-    Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                         // (B, T, H)
-    return dropout(linear(f, p.fc2_w, p.fc2_b), pd, training, rng);       // (B, T, C)
-  }
+MoEConfig GPT::moe_config() const {
   MoEConfig mc;
   mc.num_experts = cfg_.moe_experts;
   mc.capacity_factor = cfg_.capacity_factor;
   mc.eval_capacity_fraction = cfg_.eval_capacity_fraction;
   mc.top2_policy = cfg_.top2_policy;
   mc.expert_dropout = cfg_.dropout;
-  // Tokens are routed as N = B*T rows, batch-major then position (SPEC §3).
-  MoEOutput o = moe_layer_forward(h, p.moe, mc, training, rng);           // y (B, T, C)
+  return mc;
+}
+
+std::string GPT::moe_capacity_rule(bool training) const {
+  return cfg_.is_moe() ? moe::moe_capacity_rule(moe_config(), training) : std::string();
+}
+
+Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng,
+                        const Tensor& token_mask) {
+  const double pd = training ? cfg_.dropout : 0.0;
+  if (!p.is_moe) {
+    Tensor f = gelu(linear(h, p.fc1_w, p.fc1_b));                         // (B, T, H)
+    return dropout(linear(f, p.fc2_w, p.fc2_b), pd, training, rng);       // (B, T, C)
+  }
+  // Tokens are routed as N = B*T rows, batch-major then position (SPEC §3); the mask is in the
+  // same order.
+  MoEOutput o = moe_layer_forward(h, p.moe, moe_config(), training, rng, token_mask);  // y (B,T,C)
   aux_loss_ = aux_loss_.defined() ? add(aux_loss_, o.l_aux) : o.l_aux;
   moe_raw_stats_.emplace_back(o.raw_stats, o.capacity);
   return o.y;
@@ -204,23 +216,46 @@ bool GPT::is_expert_param(const std::string& name) {
   return name.find(".moe.experts.") != std::string::npos;
 }
 
-Tensor GPT::forward_hidden(const Tensor& ids_in, bool training, CounterRng& rng) {
+Tensor GPT::padding_mask(const Tensor& lengths, int B, int T) const {
+  if (!lengths.defined()) return Tensor();
+  CHECK(lengths.dim() == 1 && lengths.size(0) == B && lengths.dtype() == DType::I32,
+        "lengths must be (B,) = (", B, ",) i32, the real tokens of each row of the batch, got ",
+        lengths.desc(), ". HINT: pass one length per row of ids, or no lengths for a batch "
+        "without padding");
+  const std::vector<int32_t> len = lengths.to_i32_vector();  // host values (a copy if on a GPU)
+  bool padded = false;
+  for (int b = 0; b < B; ++b) {
+    CHECK(len[b] >= 0 && len[b] <= T, "lengths[", b, "] = ", len[b], " is not in [0, ", T,
+          "] for a batch of ", T, " positions. HINT: a row's length counts its real tokens, "
+          "which come first (right padding)");
+    padded = padded || len[b] < T;
+  }
+  if (!cfg_.is_moe() || !padded) return Tensor();  // nothing would change: skip the copy
+  std::vector<int32_t> mask(static_cast<size_t>(B) * T);
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t) mask[static_cast<size_t>(b) * T + t] = t < len[b] ? 1 : 0;
+  return Tensor::from_i32(mask, {static_cast<int64_t>(B) * T}).to(device_);
+}
+
+Tensor GPT::forward_hidden(const Tensor& ids_in, bool training, CounterRng& rng,
+                           const Tensor& lengths) {
   CHECK(ids_in.dim() == 2, "model input must be (B, T) token ids, got ", ids_in.desc());
   const Tensor ids = ids_in.to(device_);  // a no-op when the batch is already on the device
   const int B = static_cast<int>(ids.size(0)), T = static_cast<int>(ids.size(1));
   CHECK(T <= cfg_.seq_len, "sequence of ", T, " tokens is longer than the model's context (",
         cfg_.seq_len, ")");
+  const Tensor token_mask = padding_mask(lengths, B, T);  // (B*T) on the device, or undefined
   const double pd = training ? cfg_.dropout : 0.0;
   aux_loss_ = Tensor();
   moe_raw_stats_.clear();
   Tensor x = scale(embedding(ids, wte_), std::sqrt(static_cast<double>(cfg_.d_model)));  // (B, T, C)
   x = dropout(add(x, positions(B, T)), pd, training, rng);
-  for (const BlockParams& p : blocks_) x = block_forward(x, p, training, rng);
+  for (const BlockParams& p : blocks_) x = block_forward(x, p, training, rng, token_mask);
   return layernorm(x, lnf_w_, lnf_b_, 1e-5);  // (B, T, C)
 }
 
-Tensor GPT::forward_logits(const Tensor& ids, CounterRng& rng) {
-  Tensor h = forward_hidden(ids, false, rng);                        // (B, T, C)
+Tensor GPT::forward_logits(const Tensor& ids, CounterRng& rng, const Tensor& lengths) {
+  Tensor h = forward_hidden(ids, false, rng, lengths);               // (B, T, C)
   Tensor flat = reshape(h, {h.size(0) * h.size(1), cfg_.d_model});   // (N, C)
   return linear(flat, wte_, Tensor());                               // (N, V) tied weights
 }

@@ -6,12 +6,15 @@
 //     x = x + Dropout(FFN(LN2(x)))      FFN = fc2(GELU(fc1(.))), C -> 4C -> C
 //   logits = LN_f(x) @ Embed^T          (tied output embedding, no bias)     (B*T, V)
 //
-// The MoE counterpart (issue 3) replaces the FFN of every other block; everything else here is
+// The MoE counterpart (SPEC §2-3) replaces the FFN of every other block; everything else here is
 // shared, as in the paper, where each MoE model shares its dense counterpart's backbone.
+// Right-padded batches (evaluation, fine-tuning) pass their row lengths, so that the MoE gates
+// give padding no expert slot (SPEC §3 step 5a) and a row's scores do not depend on its batch.
 // Initialisation follows fairseq (SPEC §2): embedding N(0, C^-1/2); q, k, v Xavier-uniform with
 // gain 1/sqrt(2), output projection Xavier-uniform with zero bias; FFN weights and all other
 // biases U(+-1/sqrt(fan_in)); layer norms (1, 0).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "core/philox.h"
@@ -45,10 +48,18 @@ class GPT {
   // model's device). `training` turns dropout on; its random numbers come from `rng` (a counter
   // generator whose (seed, offset) checkpoints save).
   Tensor forward_loss(const Tensor& ids, const Tensor& targets, bool training, CounterRng& rng);
-  // Logits (B*T, V) for evaluation (no dropout).
-  Tensor forward_logits(const Tensor& ids, CounterRng& rng);
+  // Logits (B*T, V) for evaluation (no dropout). `lengths` as for forward_hidden.
+  Tensor forward_logits(const Tensor& ids, CounterRng& rng, const Tensor& lengths = Tensor());
   // Final hidden states after the last layer norm, (B, T, C) (fine-tuning heads read these).
-  Tensor forward_hidden(const Tensor& ids, bool training, CounterRng& rng);
+  // lengths: (B,) i32, the number of real tokens at the start of each row of a right-padded batch
+  // (0 .. T; read on the host, so pass it from there). Positions t >= lengths[b] are padding: the
+  // MoE gates route them nowhere (SPEC §3 step 5a), so with a capacity where nothing drops the
+  // real positions of a row are bitwise the same whatever else shares the batch, and routing
+  // statistics count real tokens only. Undefined = no padding (training batches). The mask is
+  // built on the host and copied to the device once per forward, and only for an MoE model that
+  // has padding in the batch.
+  Tensor forward_hidden(const Tensor& ids, bool training, CounterRng& rng,
+                        const Tensor& lengths = Tensor());
 
   Device device() const { return device_; }
 
@@ -64,6 +75,9 @@ class GPT {
   int64_t active_param_count() const;
   // Evaluation capacity rule for MoE layers (SPEC §3): f > 0 gives Cap = ceil(f * N).
   void set_eval_capacity_fraction(double f) { cfg_.eval_capacity_fraction = f; }
+  // The MoE capacity rule of a forward, in words, for the programs' output and results (SPEC §6:
+  // "say which was used"); empty for a dense model.
+  std::string moe_capacity_rule(bool training) const;
   // True for expert weights (not the gate): they get the SPEC §4 expert gradient scaling.
   static bool is_expert_param(const std::string& name);
 
@@ -72,8 +86,15 @@ class GPT {
   const ParamRegistry& params() const { return params_; }
 
  private:
-  Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng);
-  Tensor ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng);
+  // token_mask: (B*T) i32 on the device, 1 = real token, or undefined (no padding).
+  Tensor block_forward(const Tensor& x, const BlockParams& p, bool training, CounterRng& rng,
+                       const Tensor& token_mask);
+  Tensor ffn_forward(const Tensor& h, const BlockParams& p, bool training, CounterRng& rng,
+                     const Tensor& token_mask);
+  MoEConfig moe_config() const;
+  // The (B*T) token mask of a right-padded batch from its row lengths, on the device; undefined
+  // when there is nothing to mask (no lengths, a dense model, or every row full).
+  Tensor padding_mask(const Tensor& lengths, int B, int T) const;
   const Tensor& positions(int B, int T);
   void move_to_device();  // (B, T, C) sinusoidal table on the device, no grad
 

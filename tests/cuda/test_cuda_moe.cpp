@@ -40,6 +40,7 @@ Routing routing_on(const Routing& r, Device dev) {
   c.loc = r.loc.to(dev);
   c.kept = r.kept.to(dev);
   c.slot_src = r.slot_src.to(dev);
+  if (r.token_mask.defined()) c.token_mask = r.token_mask.to(dev);
   return c;
 }
 

@@ -1,6 +1,6 @@
 // Tests for moe/moe_layer: the composed layer against a naive per-token reference written here
 // (output, aux loss, and every gradient by finite differences of the reference), f64 gradient
-// checks of the whole layer on its six inputs in the edge cases SPEC §3 / DESIGN.md name (an
+// checks of the whole layer on its six inputs in the edge cases SPEC §3 / notes/design.md name (an
 // expert with no token, capacity overflow, a token dropped by both choices, all tokens to one
 // expert, expert dropout, a (B, T, C) input), routing statistics by hand, f32 against f64, the
 // same bits with 1 and 2 threads, parameter init, and errors.
