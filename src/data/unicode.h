@@ -1,9 +1,11 @@
 // unicode.h — the text-level pieces under the BPE tokenizer (SPEC §5 "Data"): UTF-8 decoding that
-// never fails, a compact letter/number/whitespace classifier, GPT-2's byte <-> unicode-character
-// table, and GPT-2's pre-tokeniser written by hand over code points.
+// never fails, the letter/number/whitespace classifier GPT-2's regex needs, GPT-2's byte <->
+// unicode-character table, and GPT-2's pre-tokeniser written by hand over code points.
 //
-// Left out: Unicode normalisation (GPT-2 does none), grapheme clusters, and the full Unicode
-// database — the classifier is a hand-written table of ranges (see unicode.cpp for its coverage).
+// The letter and number classes come from the Unicode Character Database, generated into
+// src/data/unicode_tables.inc by data/gen_unicode_tables.py (data/README.md).
+//
+// Left out: Unicode normalisation (GPT-2 does none) and grapheme clusters.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -17,9 +19,13 @@ namespace moe {
 // The four classes GPT-2's regex distinguishes: \p{L}, \p{N}, \s, and everything else.
 enum class CharClass : uint8_t { kLetter, kNumber, kSpace, kOther };
 
-// Class of one code point. An approximation of the Unicode database, covering the blocks listed at
-// the top of unicode.cpp; code points outside them count as kOther.
+// Class of one code point: kLetter for General_Category L*, kNumber for N*, kSpace for the
+// White_Space property, kOther for everything else (marks, punctuation, symbols, unassigned code
+// points, and kInvalidCodePoint).
 CharClass char_class(uint32_t cp);
+
+// The Unicode version the letter and number tables were generated from ("15.0.0").
+const char* unicode_tables_version();
 
 // Returned by utf8_decode for a byte that does not start a valid UTF-8 sequence.
 constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFFu;
@@ -33,7 +39,7 @@ int utf8_decode(std::string_view text, size_t pos, uint32_t* cp);
 void utf8_append(uint32_t cp, std::string* out);
 
 // Value of one hexadecimal digit character ('0'-'9', 'a'-'f', 'A'-'F'), or -1 for anything else.
-// Shared by the two JSON readers' \uXXXX escapes (encoder.json and io/json).
+// Used by the JSON reader's \uXXXX escapes (io/json.cpp).
 inline int hex_digit_value(int c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""gen_unicode_tables.py — writes src/data/unicode_tables.inc, the letter and number tables of
+the GPT-2 pre-tokeniser (SPEC §5 "Data"; src/data/unicode.cpp), from the Unicode Character
+Database.
+
+GPT-2's pre-tokeniser regex uses the classes \\p{L} (every code point whose General_Category
+starts with L: Lu, Ll, Lt, Lm, Lo) and \\p{N} (Nd, Nl, No). Both are read here from field 2 of
+UnicodeData.txt and written as sorted, disjoint, inclusive ranges that unicode.cpp searches by
+bisection. The generated file is committed; the build only compiles it, so neither Python nor
+the database is a build dependency. data/README.md says when and how to regenerate.
+
+UnicodeData.txt lists most code points one per line, but large blocks (CJK ideographs, Hangul
+syllables, Tangut, private use, surrogates) are written as two lines, "<Name, First>" and
+"<Name, Last>", which stand for every code point between them; those are expanded here.
+
+Usage:
+  python3 data/gen_unicode_tables.py [--ucd DIR] [--out FILE]
+    --ucd DIR   folder holding UnicodeData.txt (default /usr/share/unicode, where Debian's
+                `unicode-data` package installs it)
+    --out FILE  default src/data/unicode_tables.inc (relative to the repository root)
+The Unicode version is read from the folder's ReadMe.txt or DerivedAge.txt and written into the
+table, so that a test can tell which database the table came from.
+"""
+import argparse
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_categories(path):
+    """Yields (first, last, category) for every entry of UnicodeData.txt, ranges expanded."""
+    pending_first = None  # (code point, name, category) of a "<..., First>" line
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = line.split(";")
+            if len(fields) < 3:
+                sys.exit(f"{path}:{line_no}: expected ';'-separated fields, got {line[:60]!r}")
+            cp, name, cat = int(fields[0], 16), fields[1], fields[2]
+            if name.endswith(", First>"):
+                pending_first = (cp, name, cat)
+                continue
+            if name.endswith(", Last>"):
+                if pending_first is None or pending_first[2] != cat:
+                    sys.exit(f"{path}:{line_no}: {name} without a matching First line")
+                yield pending_first[0], cp, cat
+                pending_first = None
+                continue
+            if pending_first is not None:
+                sys.exit(f"{path}:{line_no}: {pending_first[1]} is not followed by its Last line")
+            yield cp, cp, cat
+
+
+def merge(spans):
+    """Sorted (lo, hi) spans -> the fewest inclusive ranges covering the same code points."""
+    out = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return out
+
+
+def unicode_version(ucd_dir):
+    """The version named in ReadMe.txt ("Version 15.0.0") or DerivedAge.txt's first line."""
+    probes = [("ReadMe.txt", r"Version (\d+\.\d+\.\d+)"),
+              ("DerivedAge.txt", r"DerivedAge-(\d+\.\d+\.\d+)")]
+    for name, pattern in probes:
+        path = os.path.join(ucd_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                m = re.search(pattern, f.read(4096))
+            if m:
+                return m.group(1)
+    sys.exit(f"cannot tell the Unicode version: neither ReadMe.txt nor DerivedAge.txt in "
+             f"{ucd_dir} names it. HINT: use the folder of a complete UCD (Debian: apt-get "
+             "install unicode-data).")
+
+
+def c_table(name, ranges, comment):
+    lines = [f"// {comment}: {len(ranges)} ranges.", f"constexpr CodeRange {name}[] = {{"]
+    row = "   "
+    for lo, hi in ranges:
+        item = f" {{0x{lo:X}, 0x{hi:X}}},"
+        if len(row) + len(item) > 100:
+            lines.append(row)
+            row = "   "
+        row += item
+    lines.append(row)
+    lines.append("};")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ucd", default="/usr/share/unicode")
+    ap.add_argument("--out", default=os.path.join(REPO, "src", "data", "unicode_tables.inc"))
+    args = ap.parse_args()
+    data = os.path.join(args.ucd, "UnicodeData.txt")
+    if not os.path.exists(data):
+        sys.exit(f"no {data}. HINT: apt-get install unicode-data, or pass --ucd DIR.")
+    letters, numbers = [], []
+    for lo, hi, cat in read_categories(data):
+        if cat.startswith("L"):
+            letters.append((lo, hi))
+        elif cat.startswith("N"):
+            numbers.append((lo, hi))
+    version = unicode_version(args.ucd)
+    letters, numbers = merge(letters), merge(numbers)
+    text = "\n".join([
+        "// unicode_tables.inc — GENERATED by data/gen_unicode_tables.py; do not edit by hand.",
+        f"// Source: UnicodeData.txt of Unicode {version} (Debian package unicode-data).",
+        "// \\p{L} = General_Category L* (Lu Ll Lt Lm Lo); \\p{N} = N* (Nd Nl No). "
+        "Sorted, disjoint,",
+        "// inclusive ranges, included by src/data/unicode.cpp inside its anonymous namespace.",
+        "// Regenerate: python3 data/gen_unicode_tables.py (data/README.md).",
+        "",
+        f'constexpr char kUnicodeTablesVersion[] = "{version}";',
+        "",
+        c_table("kLetters", letters, "Letters, \\p{L}"),
+        "",
+        c_table("kNumbers", numbers, "Numbers, \\p{N}"),
+        "",
+    ])
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {args.out}: Unicode {version}, {len(letters)} letter ranges, "
+          f"{len(numbers)} number ranges")
+
+
+if __name__ == "__main__":
+    main()
