@@ -7,6 +7,9 @@
 // merged at every place it occurs, left to right. This equals the string version because load()
 // checks that the two halves and the result of every merge are tokens of encoder.json.
 //
+// encoder.json is read and written through io/json.h, the project's one JSON reader and writer,
+// so its escapes (and the rule for lone \uD800-\uDFFF escapes) are those of every other file.
+//
 // Thread safety: encode(), encode_document() and decode() may be called from several threads; the
 // word cache is guarded by one mutex per call, so concurrent encodes run one after another.
 //
@@ -14,6 +17,9 @@
 // bytes; only encode_document() emits </s>), and any normalisation of the input.
 #include "data/bpe.h"
 
+#include "io/text_io.h"  // write_file_atomic: no truncated file, no .tmp left on a failure
+
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -21,6 +27,7 @@
 
 #include "core/check.h"
 #include "data/unicode.h"
+#include "io/json.h"
 
 namespace moe {
 
@@ -46,119 +53,18 @@ std::string read_whole_file(const std::string& path) {
   return ss.str();
 }
 
-// -------------------------------------------------------------------------------------------------
-// A small JSON reader for exactly one shape: an object of string keys and integer values.
-
-class EncoderJsonReader {
- public:
-  EncoderJsonReader(const std::string& text, const std::string& path) : s_(text), path_(path) {}
-
-  std::vector<std::pair<std::string, int64_t>> read_object() {
-    std::vector<std::pair<std::string, int64_t>> entries;
-    skip_space();
-    expect('{');
-    skip_space();
-    if (peek() == '}') fail("the object is empty; expected token entries");
-    while (true) {
-      skip_space();
-      std::string key = read_string();
-      skip_space();
-      expect(':');
-      skip_space();
-      entries.emplace_back(std::move(key), read_integer());
-      skip_space();
-      if (peek() == ',') { ++pos_; continue; }
-      expect('}');
-      break;
-    }
-    skip_space();
-    if (pos_ != s_.size()) fail("unexpected text after the closing '}'");
-    return entries;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    size_t line = 1, col = 1;
-    for (size_t k = 0; k < pos_ && k < s_.size(); ++k) {
-      if (s_[k] == '\n') ++line, col = 1;
-      else ++col;
-    }
-    CHECK(false, path_, ":", line, ":", col, " (byte ", pos_, "): malformed encoder.json: ", what,
-          ". Expected a JSON object of \"token\": id pairs. ", kGpt2Hint);
-  }
-  int peek() const { return pos_ < s_.size() ? static_cast<unsigned char>(s_[pos_]) : -1; }
-  void expect(char c) {
-    if (peek() != static_cast<unsigned char>(c)) fail(str_cat("expected '", c, "'"));
-    ++pos_;
-  }
-  void skip_space() {
-    while (peek() == ' ' || peek() == '\n' || peek() == '\r' || peek() == '\t') ++pos_;
-  }
-  uint32_t read_hex4() {
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const int d = hex_digit_value(peek());
-      if (d < 0) fail("expected 4 hex digits after \\u");
-      v = v * 16 + static_cast<uint32_t>(d);
-      ++pos_;
-    }
-    return v;
-  }
-  // \uXXXX, combining a UTF-16 surrogate pair into one code point.
-  uint32_t read_unicode_escape() {
-    const uint32_t hi = read_hex4();
-    if (hi >= 0xDC00 && hi <= 0xDFFF) fail("unpaired low surrogate in \\u escape");
-    if (hi < 0xD800 || hi > 0xDBFF) return hi;
-    if (peek() != '\\' || pos_ + 1 >= s_.size() || s_[pos_ + 1] != 'u')
-      fail("high surrogate \\u escape not followed by a low surrogate");
-    pos_ += 2;
-    const uint32_t lo = read_hex4();
-    if (lo < 0xDC00 || lo > 0xDFFF) fail("high surrogate followed by a non-low-surrogate \\u");
-    return 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-  }
-  std::string read_string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      const int c = peek();
-      if (c < 0) fail("unterminated string");
-      ++pos_;
-      if (c == '"') return out;
-      if (c < 0x20) { --pos_; fail("raw control character inside a string"); }
-      if (c != '\\') { out.push_back(static_cast<char>(c)); continue; }
-      const int e = peek();
-      ++pos_;
-      switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'u': utf8_append(read_unicode_escape(), &out); break;
-        default: --pos_; fail("unknown escape sequence");
-      }
-    }
-  }
-  int64_t read_integer() {
-    if (peek() == '-') fail("token ids must be non-negative");
-    if (peek() < '0' || peek() > '9') fail("expected an integer token id");
-    int64_t v = 0;
-    while (peek() >= '0' && peek() <= '9') {
-      v = v * 10 + (peek() - '0');
-      if (v > INT32_MAX) fail("token id too large");
-      ++pos_;
-    }
-    if (peek() == '.' || peek() == 'e' || peek() == 'E') fail("token ids must be integers");
-    return v;
-  }
-
-  const std::string& s_;
-  const std::string& path_;
-  size_t pos_ = 0;
-};
+// The id of one encoder.json entry: a JSON number that is a whole number in [0, 2^31). It is
+// checked as a double before the cast (a forged 1e300 must not overflow).
+int64_t token_id(const Json& value, const std::string& token, const std::string& path) {
+  CHECK(value.is_number(), path, ": the id of token \"", token, "\" is a ", value.kind_name(),
+        "; expected an integer token id. ", kGpt2Hint);
+  const double v = value.as_number();
+  CHECK(v >= 0, path, ": token ids must be non-negative integers, got ", v, " for \"", token,
+        "\".");
+  CHECK(v == std::floor(v), path, ": token ids must be integers, got ", v, " for \"", token, "\".");
+  CHECK(v <= INT32_MAX, path, ": token id ", v, " of \"", token, "\" is too large.");
+  return static_cast<int64_t>(v);
+}
 
 // Checks that `token` is UTF-8 made only of GPT-2 byte-table characters and returns its bytes.
 bool token_bytes(const std::string& token, std::string* bytes) {
@@ -178,14 +84,27 @@ bool token_bytes(const std::string& token, std::string* bytes) {
 // -------------------------------------------------------------------------------------------------
 // Loading
 
-// encoder.json -> id_to_token_ and token_to_id_. Ids must be exactly 0..N-1 (no holes), and every
-// token must decode to bytes through GPT-2's table.
+// encoder.json -> id_to_token_ and token_to_id_, read by the project's one JSON reader (io/json.h,
+// whose surrogate rule applies here too). Ids must be exactly 0..N-1 (no holes), and every token
+// must decode to bytes through GPT-2's table.
 void BpeTokenizer::read_encoder_json(const std::string& path) {
   const std::string text = read_whole_file(path);
-  const auto entries = EncoderJsonReader(text, path).read_object();
+  Json doc;
+  try {
+    doc = parse_json_file(text, path);
+  } catch (const Error& e) {
+    CHECK(false, e.what(), " (malformed encoder.json). ", kGpt2Hint);
+  }
+  const std::string found = doc.is_object()  ? "an empty object"
+                            : doc.is_array() ? "an array"
+                                             : str_cat("a ", doc.kind_name());
+  CHECK(doc.is_object() && !doc.as_object().empty(), path, ": expected a JSON object of ",
+        "\"token\": id pairs, found ", found, ". ", kGpt2Hint);
+  const auto& entries = doc.as_object();
   id_to_token_.assign(entries.size(), std::string());
   std::vector<bool> seen(entries.size(), false);
-  for (const auto& [token, id] : entries) {
+  for (const auto& [token, value] : entries) {
+    const int64_t id = token_id(value, token, path);
     CHECK(id < static_cast<int64_t>(entries.size()), path, ": token id ", id, " of \"", token,
           "\" is out of range; ", entries.size(), " entries need ids 0..", entries.size() - 1,
           ". HINT: the ids must be a permutation of 0..N-1.");
@@ -198,10 +117,13 @@ void BpeTokenizer::read_encoder_json(const std::string& path) {
     id_to_token_[id] = token;
   }
   std::string bytes;
-  for (size_t id = 0; id < id_to_token_.size(); ++id)
+  for (size_t id = 0; id < id_to_token_.size(); ++id) {
+    const bool replaced = id_to_token_[id].find("\xEF\xBF\xBD") != std::string::npos;
     CHECK(token_bytes(id_to_token_[id], &bytes), path, ": token \"", id_to_token_[id], "\" (id ",
           id, ") has a character outside GPT-2's byte-to-unicode table, so it cannot be decoded ",
-          "to bytes. ", kGpt2Hint);
+          "to bytes", replaced ? " (U+FFFD stands for a lone surrogate escape such as \\ud800, "
+                                 "which has no UTF-8 form)" : "", ". ", kGpt2Hint);
+  }
 }
 
 // vocab.bpe -> merges_ and merge_rank_ (rank = order of the merge lines). Needs the encoder.
@@ -416,63 +338,13 @@ std::string BpeTokenizer::fingerprint() const {
 // -------------------------------------------------------------------------------------------------
 // Saving
 
-namespace {
-
-// JSON string body the way Python's json.dumps writes it by default (ensure_ascii): printable ASCII
-// as is, everything else as \uXXXX (UTF-16 surrogate pairs above U+FFFF). GPT-2's encoder.json was
-// written that way, so saving its tokens reproduces the original bytes.
-void append_json_string(const std::string& s, std::string* out) {
-  static const char* kHex = "0123456789abcdef";
-  const auto put_u = [&](uint32_t u) {
-    *out += "\\u";
-    for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(u >> shift) & 0xF]);
-  };
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    uint32_t cp;
-    i += utf8_decode(s, i, &cp);
-    ASSERT_INTERNAL(cp != kInvalidCodePoint, "token strings are valid UTF-8");
-    switch (cp) {
-      case '"': *out += "\\\""; continue;
-      case '\\': *out += "\\\\"; continue;
-      case '\n': *out += "\\n"; continue;
-      case '\r': *out += "\\r"; continue;
-      case '\t': *out += "\\t"; continue;
-      case '\b': *out += "\\b"; continue;
-      case '\f': *out += "\\f"; continue;
-      default: break;
-    }
-    if (cp >= 0x20 && cp < 0x7F) out->push_back(static_cast<char>(cp));
-    else if (cp < 0x10000) put_u(cp);
-    else put_u(0xD800 + ((cp - 0x10000) >> 10)), put_u(0xDC00 + ((cp - 0x10000) & 0x3FF));
-  }
-  out->push_back('"');
-}
-
-// Write to path.tmp, then rename over path: a crash mid-write never leaves a truncated file.
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    CHECK(out.good(), "cannot create '", tmp, "'. HINT: does the directory exist and is it ",
-          "writable?");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.close();
-    CHECK(out.good(), "error while writing '", tmp, "' (disk full?).");
-  }
-  CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path,
-        "'. HINT: check permissions of the target directory.");
-}
-
-}  // namespace
-
 void BpeTokenizer::save(const std::string& encoder_json_path,
                         const std::string& vocab_bpe_path) const {
   CHECK(!id_to_token_.empty(), "BpeTokenizer::save called on an empty tokenizer.");
   std::string json = "{";
   for (size_t id = 0; id < id_to_token_.size(); ++id) {
     if (id > 0) json += ", ";
-    append_json_string(id_to_token_[id], &json);
+    json += json_quote_ascii(id_to_token_[id]);  // as GPT-2's file: ASCII, \uXXXX escapes
     json += ": " + std::to_string(id);
   }
   json += "}";

@@ -6,7 +6,10 @@
 // test_flags.cpp checks the row (default in range, choices, presets). notes/flags.md has more.
 //
 // Columns: name, type, default, help, choices (Enum only), min, max, which ends of the range are
-// included, programs (T = train, E = eval, F = finetune), --help group.
+// included, programs (T = train, E = eval, F = finetune), --help group, and optionally a list of
+// per-program help texts for a flag whose meaning differs between the programs (the `help`
+// column is then the meaning of the first program that has the flag). An Int range is finite
+// and fits an int32 (kIntMax rather than infinity), so the programs can cast values to int.
 // The presets follow the paper's dense ladder (SPEC §2, Artetxe et al. 2021); `tiny` and
 // `small` are this project's own sizes for one CPU or one GPU.
 #include <iterator>
@@ -25,6 +28,63 @@ constexpr Interval CLOSED = Interval::Closed, LEFT_OPEN = Interval::LeftOpen,
                    RIGHT_OPEN = Interval::RightOpen, OPEN = Interval::Open;
 constexpr double INF = std::numeric_limits<double>::infinity();
 constexpr double NA = std::numeric_limits<double>::quiet_NaN();  // no range (non-numeric flag)
+constexpr double kIntMax = 2147483647.0;  // the upper end of an Int flag that has no natural one
+
+// ---- what a shared flag means to eval and finetune, where that differs from train ---------
+
+const ProgramHelp kSeedHelp[] = {
+    {E, "seed of --task generate's sampling; few-shot demonstrations do not use it (their draws "
+     "always use seeds 0..--draws-1, as in the paper)", nullptr},
+    {F, "random seed of the classification head's initialisation, the order of training examples "
+     "and dropout (--carve-seed splits the data)", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kOutDirHelp[] = {
+    {E, "folder for the results JSON (eval_<task>.json), --log-samples files and --speedup plots",
+     "<ckpt folder>/eval, or runs/eval without --ckpt"},
+    {F, "folder for best.bin (the best dev epoch), results.json and finetune_log.jsonl",
+     "<ckpt folder>/finetune-<task>"},
+    {0, nullptr, nullptr}};
+const ProgramHelp kOverwriteHelp[] = {
+    {F, "start a fine-tune in an --out-dir that already holds one (best.bin, results.json), "
+     "replacing it (without this, such a run is refused)", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kLogEveryHelp[] = {
+    {F, "print and log the running training loss every N optimizer steps", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kDropoutHelp[] = {
+    {F, "dropout probability while fine-tuning (replaces the checkpoint's; off when scoring dev)",
+     nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kCkptHelp[] = {
+    {F, "pretrained checkpoint to fine-tune (written by train)", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kDataDirHelp[] = {
+    {F, "data folder holding the default task files (<dir>/sst2, boolq, mnli; its MANIFEST.md "
+     "lists them), read when --train-file / --dev-file are not given", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kBatchSizeHelp[] = {
+    {E, "sequences scored per forward pass: memory and speed only, except that an MoE model's "
+     "expert capacity grows with the batch (see --eval-capacity-fraction)", nullptr},
+    {F, "training examples per optimizer step; dev examples are scored in batches of this size",
+     nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kLrHelp[] = {
+    {F, "peak learning rate of fine-tuning (linear warmup to it, then linear decay to 0 at the "
+     "end of --epochs)", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kWarmupHelp[] = {
+    {F, "warmup length as a fraction of all fine-tuning steps (every epoch counted)", nullptr},
+    {0, nullptr, nullptr}};
+const ProgramHelp kTaskHelp[] = {
+    {E, "all (the six tasks in the paper's settings, then perplexity), ppl, generate (continue "
+     "--prompt), or a comma-separated list of "
+     "hellaswag,piqa,winogrande,storycloze,openbookqa,record", "all"},
+    {F, "boolq, mnli or sst2 (SPEC §7; templates in notes/finetune.md)", "sst2"},
+    {0, nullptr, nullptr}};
+const ProgramHelp kEvalCapacityHelp[] = {
+    {F, "MoE expert capacity when scoring dev examples, as a fraction of the batch's tokens (SPEC "
+     "§3 step 2); 0 = the training formula", nullptr},
+    {0, nullptr, nullptr}};
 
 const FlagSpec kFlags[] = {
     // ---- run: what to do, where to write, how long ----------------------------------------
@@ -32,29 +92,29 @@ const FlagSpec kFlags[] = {
     {"config", STR, "", "read key=value lines from FILE (overridden by the command line)",
      nullptr, NA, NA, CLOSED, TEF, "run"},
     {"seed", INT, "1", "random seed for initialisation, data order and dropout", nullptr, 0,
-     2147483648.0, RIGHT_OPEN, TEF, "run"},
-    {"out-dir", STR, "runs/default", "folder for logs, checkpoints and results", nullptr, NA, NA,
-     CLOSED, TEF, "run"},
+     2147483648.0, RIGHT_OPEN, TEF, "run", kSeedHelp},
+    {"out-dir", STR, "runs/default", "folder for the training log, checkpoints and loss plot",
+     nullptr, NA, NA, CLOSED, TEF, "run", kOutDirHelp},
     {"threads", INT, "0", "CPU threads; 0 = all cores", nullptr, 0, 256, CLOSED, TEF, "run"},
     {"device", ENUM, "auto", "where the model runs: auto = the GPU when one is visible, else the "
      "CPU", "auto|cpu|cuda", NA, NA, CLOSED, TEF, "run"},
     {"tf32", BOOL, "true", "let the GPU's matrix products round f32 inputs to TF32 (tensor cores; "
      "~2x faster, ~1e-3 relative error per product); no effect on the CPU", nullptr, NA, NA,
      CLOSED, TEF, "run"},
-    {"log-every", INT, "10", "print and log the training loss every N steps", nullptr, 1, INF,
-     CLOSED, TF, "run"},
+    {"log-every", INT, "10", "print and log the training loss every N steps", nullptr, 1, kIntMax,
+     CLOSED, TF, "run", kLogEveryHelp},
     {"eval-every", INT, "100", "evaluate on the validation set every N steps; 0 = only at the end",
-     nullptr, 0, INF, CLOSED, T, "run"},
-    {"eval-batches", INT, "8", "validation batches per evaluation", nullptr, 1, INF, CLOSED, T,
+     nullptr, 0, kIntMax, CLOSED, T, "run"},
+    {"eval-batches", INT, "8", "validation batches per evaluation", nullptr, 1, kIntMax, CLOSED, T,
      "run"},
     {"ckpt-every", INT, "200", "save a checkpoint every N steps; 0 = only at the end", nullptr, 0,
-     INF, CLOSED, T, "run"},
+     kIntMax, CLOSED, T, "run"},
     {"resume", STR, "", "continue training from this checkpoint file", nullptr, NA, NA, CLOSED, T,
      "run"},
     {"overwrite", BOOL, "false", "start a new run in an --out-dir that already holds a "
      "checkpoint, replacing it (without this, such a run is refused)", nullptr, NA, NA, CLOSED,
-     TF, "run"},
-    {"steps", INT, "300", "optimizer steps to train for", nullptr, 1, INF, CLOSED, T, "run"},
+     TF, "run", kOverwriteHelp},
+    {"steps", INT, "300", "optimizer steps to train for", nullptr, 1, kIntMax, CLOSED, T, "run"},
     {"max-minutes", FLOAT, "0", "stop and save after this much wall time; 0 = no limit", nullptr,
      0, INF, CLOSED, T, "run"},
 
@@ -69,8 +129,9 @@ const FlagSpec kFlags[] = {
     {"seq-len", INT, "64", "tokens per training sequence (T)", nullptr, 2, 65536, CLOSED, T,
      "model"},
     {"dropout", FLOAT, "0.1", "dropout probability (embedding, attention, residual, experts)",
-     nullptr, 0, 1, RIGHT_OPEN, TF, "model"},
-    {"ckpt", STR, "", "checkpoint file to load", nullptr, NA, NA, CLOSED, E | F, "model"},
+     nullptr, 0, 1, RIGHT_OPEN, TF, "model", kDropoutHelp},
+    {"ckpt", STR, "", "checkpoint file to evaluate (written by train or finetune)", nullptr, NA,
+     NA, CLOSED, E | F, "model", kCkptHelp},
 
     // ---- data: corpus and tokenizer (SPEC §5) ----------------------------------------------
     {"data", STR, "", "UTF-8 text file or directory; empty = the embedded synthetic corpus",
@@ -89,12 +150,12 @@ const FlagSpec kFlags[] = {
      T, "data"},
 
     // ---- optim: Adam with decoupled weight decay, linear warmup and decay (SPEC §5) --------
-    {"batch-size", INT, "16", "sequences per batch (per optimizer step when training)", nullptr, 1, 1048576, CLOSED, TEF,
-     "optim"},
+    {"batch-size", INT, "16", "sequences per optimizer step", nullptr, 1, 1048576, CLOSED, TEF,
+     "optim", kBatchSizeHelp},
     {"lr", FLOAT, "1e-3", "peak learning rate (linear warmup to it, then linear decay to 0)",
-     nullptr, 0, 1, LEFT_OPEN, TF, "optim"},
-    {"warmup", FLOAT, "0.05", "warmup length as a fraction of the run's steps", nullptr, 0, 1, CLOSED, TF,
-     "optim"},
+     nullptr, 0, 1, LEFT_OPEN, TF, "optim", kLrHelp},
+    {"warmup", FLOAT, "0.05", "warmup length as a fraction of the run's steps", nullptr, 0, 1,
+     CLOSED, TF, "optim", kWarmupHelp},
     {"weight-decay", FLOAT, "0.01", "decoupled weight decay (AdamW)", nullptr, 0, 1, CLOSED, TF,
      "optim"},
     {"beta1", FLOAT, "0.9", "Adam beta1", nullptr, 0, 1, RIGHT_OPEN, TF, "optim"},
@@ -119,8 +180,9 @@ const FlagSpec kFlags[] = {
      "gradient|lr", NA, NA, CLOSED, T, "moe"},
 
     // ---- eval (priming evaluation, SPEC §6, §8)
-    {"data-dir", STR, "../shared/data", "data folder laid out as its MANIFEST.md describes",
-     nullptr, NA, NA, CLOSED, E, "eval"},
+    {"data-dir", STR, "../shared/data", "data folder of the evaluation sets and perplexity "
+     "corpora, laid out as its MANIFEST.md describes", nullptr, NA, NA, CLOSED, E | F, "data",
+     kDataDirHelp},
     {"shots", INT, "-1",
      "demonstrations per prompt; -1 = the paper's setting (0 for hellaswag/piqa/record, "
      "--fewshot-k for the others)", nullptr, -1, 4096, CLOSED, E, "eval"},
@@ -128,8 +190,9 @@ const FlagSpec kFlags[] = {
      CLOSED, E, "eval"},
     {"draws", INT, "0", "random draws of demonstrations (seeds 0..N-1); 0 = 25 when k > 0",
      nullptr, 0, 1000, CLOSED, E, "eval"},
-    {"limit", INT, "0", "evaluate only the first N items (perplexity: N windows); 0 = all",
-     nullptr, 0, INF, CLOSED, E, "eval"},
+    {"limit", INT, "0", "quick runs: score only the first N items of each task (perplexity: the "
+     "first N windows of each file); recorded in the results; 0 = all", nullptr, 0, kIntMax,
+     CLOSED, E, "eval"},
     {"scoring", ENUM, "mean",
      "candidate score: mean log-prob after the common prefix (paper), sum, or sum per character",
      "mean|sum|char", NA, NA, CLOSED, E, "eval"},
@@ -162,8 +225,9 @@ const FlagSpec kFlags[] = {
      nullptr, 0, 1048576, CLOSED, E, "generate"},
     {"skip-bad", BOOL, "false", "skip and count malformed records instead of stopping", nullptr,
      NA, NA, CLOSED, E, "eval"},
-    {"check-data", STR, "", "check that every evaluation file in DIR parses with its official count",
-     nullptr, NA, NA, CLOSED, E, "eval"},
+    {"check-data", STR, "",
+     "check that every evaluation file in DIR parses with its official count", nullptr, NA, NA,
+     CLOSED, E, "eval"},
     {"speedup", BOOL, "false", "compute the speedup factor from results files (--dense, --moe)",
      nullptr, NA, NA, CLOSED, E, "eval"},
     {"dense", STR, "", "results JSON files of the dense series, comma-separated", nullptr, NA, NA,
@@ -172,12 +236,8 @@ const FlagSpec kFlags[] = {
      CLOSED, E, "eval"},
 
     // ---- finetune (SPEC §7)
-    {"task", STR, "",
-     "eval: all (the six tasks in the paper's settings + perplexity; the default), ppl, "
-     "generate (continue --prompt), or a "
-     "comma-separated list of hellaswag,piqa,winogrande,storycloze,openbookqa,record; "
-     "finetune: boolq, mnli or sst2 (the default; SPEC §7, templates in notes/finetune.md)",
-     nullptr, NA, NA, CLOSED, E | F, "task"},
+    {"task", STR, "", "what to evaluate or fine-tune on; empty = the program's default task",
+     nullptr, NA, NA, CLOSED, E | F, "task", kTaskHelp},
     {"train-file", STR, "", "training examples: jsonl or tsv with a header, .xz is read via xz -dc",
      nullptr, NA, NA, CLOSED, F, "finetune"},
     {"dev-file", STR, "", "dev examples, scored after every epoch (same formats as --train-file)",
@@ -185,16 +245,16 @@ const FlagSpec kFlags[] = {
     {"carve-train", INT, "0",
      "split the ONE file given (--train-file or --dev-file) into N train examples and the rest "
      "as dev, by a seeded shuffle (BoolQ has no train split here); 0 = off",
-     nullptr, 0, INF, CLOSED, F, "finetune"},
+     nullptr, 0, kIntMax, CLOSED, F, "finetune"},
     {"carve-seed", INT, "1234", "seed of the --carve-train shuffle (kept apart from --seed so "
      "that runs with different seeds share one dev set)", nullptr, 0, 2147483648.0, RIGHT_OPEN,
      F, "finetune"},
     {"epochs", INT, "3", "passes over the training set; 0 = only score the checkpoint on dev",
      nullptr, 0, 10000, CLOSED, F, "finetune"},
     {"limit-train", INT, "0", "use only the first N training examples (quick runs); 0 = all",
-     nullptr, 0, INF, CLOSED, F, "finetune"},
-    {"limit-dev", INT, "0", "use only the first N dev examples; 0 = all", nullptr, 0, INF, CLOSED,
-     F, "finetune"},
+     nullptr, 0, kIntMax, CLOSED, F, "finetune"},
+    {"limit-dev", INT, "0", "use only the first N dev examples; 0 = all", nullptr, 0, kIntMax,
+     CLOSED, F, "finetune"},
     {"freeze-experts", BOOL, "false", "do not train MoE expert weights (blocks.*.moe.experts.*); "
      "a dense model has none", nullptr, NA, NA, CLOSED, F, "finetune"},
     {"freeze-router", BOOL, "false", "do not train MoE gate weights (blocks.*.moe.gate.*); a "
@@ -203,7 +263,7 @@ const FlagSpec kFlags[] = {
      "classification loss; 0 drops it", nullptr, 0, INF, CLOSED, F, "finetune"},
     {"eval-capacity-fraction", FLOAT, "0", "MoE expert capacity at evaluation as a fraction of "
      "the batch's tokens (SPEC §3 step 2); 0 = the training formula", nullptr, 0, 1, CLOSED, E | F,
-     "finetune"},
+     "moe", kEvalCapacityHelp},
 };
 
 // The --model presets. The table defaults of n-layer..seq-len equal `tiny`, the default preset,

@@ -1,4 +1,5 @@
-// flags.cpp — the table-driven flag parser, --help text and effective-config table (flags.h).
+// flags.cpp — the table-driven flag parser and the table's own checks (flags.h); the --help text
+// and the effective-config table are in flags_help.cpp.
 //
 // A parse runs in four passes, so that precedence does not depend on argument order:
 //   1. every flag of the program gets its table default;
@@ -16,11 +17,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "core/check.h"
+#include "io/flags_detail.h"
 
 namespace moe {
 
@@ -33,6 +36,61 @@ const char* program_name(Program prog) {
   ASSERT_INTERNAL(false, "unknown program ", static_cast<unsigned>(prog));
   return "";
 }
+
+// ---- helpers shared with flags_help.cpp (flags_detail.h) ----------------------------------
+
+namespace flags_detail {
+
+// Integers print without a decimal point (2147483648, not 2.14748e+09); others as %g would.
+std::string format_number(double x) {
+  if (x == std::floor(x) && std::fabs(x) < 1e15) return std::to_string(static_cast<int64_t>(x));
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+bool has_range(const FlagSpec& s) {
+  bool numeric = s.type == FlagType::Int || s.type == FlagType::Float;
+  return numeric && (std::isfinite(s.min) || std::isfinite(s.max));
+}
+
+// "[0, 1)", "(0, 1]", "[1, inf)". An unbounded side always gets an open bracket.
+std::string range_text(const FlagSpec& s) {
+  bool lo_open = s.interval == Interval::LeftOpen || s.interval == Interval::Open;
+  bool hi_open = s.interval == Interval::RightOpen || s.interval == Interval::Open;
+  std::string lo = std::isfinite(s.min) ? format_number(s.min) : "-inf";
+  std::string hi = std::isfinite(s.max) ? format_number(s.max) : "inf";
+  return std::string(lo_open || !std::isfinite(s.min) ? "(" : "[") + lo + ", " + hi +
+         (hi_open || !std::isfinite(s.max) ? ")" : "]");
+}
+
+const FlagSpec* find_spec(const FlagTable& table, const std::string& name) {
+  for (size_t i = 0; i < table.n_flags; ++i)
+    if (name == table.flags[i].name) return &table.flags[i];
+  return nullptr;
+}
+
+// "n-layer=4 d-model=128" -> {("n-layer", "4"), ("d-model", "128")}.
+std::vector<std::pair<std::string, std::string>> preset_settings(const Preset& p) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::stringstream ss(p.settings);
+  for (std::string kv; ss >> kv;) {
+    size_t eq = kv.find('=');
+    ASSERT_INTERNAL(eq != std::string::npos, "preset ", p.name, ": '", kv, "' is not key=value");
+    out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+const ProgramHelp* program_help_row(const FlagSpec& s, Program prog) {
+  for (const ProgramHelp* h = s.program_help; h && h->program; ++h)
+    if (h->program == prog) return h;
+  return nullptr;
+}
+
+}  // namespace flags_detail
+
+using namespace flags_detail;
 
 namespace {
 
@@ -81,29 +139,6 @@ std::vector<std::string> split_choices(const char* choices) {
   return out;
 }
 
-// Integers print without a decimal point (2147483648, not 2.14748e+09); others as %g would.
-std::string format_number(double x) {
-  if (x == std::floor(x) && std::fabs(x) < 1e15) return std::to_string(static_cast<int64_t>(x));
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
-
-bool has_range(const FlagSpec& s) {
-  bool numeric = s.type == FlagType::Int || s.type == FlagType::Float;
-  return numeric && (std::isfinite(s.min) || std::isfinite(s.max));
-}
-
-// "[0, 1)", "(0, 1]", "[1, inf)". An unbounded side always gets an open bracket.
-std::string range_text(const FlagSpec& s) {
-  bool lo_open = s.interval == Interval::LeftOpen || s.interval == Interval::Open;
-  bool hi_open = s.interval == Interval::RightOpen || s.interval == Interval::Open;
-  std::string lo = std::isfinite(s.min) ? format_number(s.min) : "-inf";
-  std::string hi = std::isfinite(s.max) ? format_number(s.max) : "inf";
-  return std::string(lo_open || !std::isfinite(s.min) ? "(" : "[") + lo + ", " + hi +
-         (hi_open || !std::isfinite(s.max) ? ")" : "]");
-}
-
 bool in_range(const FlagSpec& s, double v) {
   bool lo_open = s.interval == Interval::LeftOpen || s.interval == Interval::Open;
   bool hi_open = s.interval == Interval::RightOpen || s.interval == Interval::Open;
@@ -130,17 +165,29 @@ std::string what_is_accepted(const FlagSpec& s) {
   return "";
 }
 
+// An integer as typed ("300"), or a decimal number whose value is whole ("1e4", "2.5e3"). The
+// second kind, and integers too long for 64 bits, are range-checked as doubles BEFORE the cast:
+// converting 1e300 to an integer would be undefined behaviour.
 int64_t parse_int(const FlagSpec& s, const std::string& text, const std::string& who,
                   Program prog) {
   const char* p = text.c_str();
+  const bool starts_well = !text.empty() && !std::isspace(static_cast<unsigned char>(text[0]));
   char* end = nullptr;
   errno = 0;
-  long long v = std::strtoll(p, &end, 10);
-  bool whole = !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) && *end == 0;
-  CHECK(whole, who, " expects an integer, got '", text, "'.", help_hint(prog));
-  CHECK(errno != ERANGE && in_range(s, static_cast<double>(v)), who, " must be in ",
-        range_text(s), ", got ", text, ".", help_hint(prog));
-  return v;
+  const long long v = std::strtoll(p, &end, 10);
+  if (starts_well && *end == 0 && errno != ERANGE) {
+    CHECK(in_range(s, static_cast<double>(v)), who, " must be in ", range_text(s), ", got ", text,
+          ".", help_hint(prog));
+    return v;
+  }
+  const double d = std::strtod(p, &end);
+  const bool decimal = starts_well && *end == 0 &&
+                       text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+  CHECK(decimal, who, " expects an integer, got '", text, "'.", help_hint(prog));
+  CHECK(std::isfinite(d) && in_range(s, d), who, " must be in ", range_text(s), ", got ", text,
+        ".", help_hint(prog));
+  CHECK(d == std::floor(d), who, " expects an integer, got '", text, "'.", help_hint(prog));
+  return static_cast<int64_t>(d);  // safe: in_range above keeps d inside the flag's Int range
 }
 
 double parse_float(const FlagSpec& s, const std::string& text, const std::string& who,
@@ -174,28 +221,10 @@ void check_choice(const FlagSpec& s, const std::string& text, const std::string&
         near.empty() ? "." : "; did you mean '" + near + "'?", help_hint(prog));
 }
 
-const FlagSpec* find_spec(const FlagTable& table, const std::string& name) {
-  for (size_t i = 0; i < table.n_flags; ++i)
-    if (name == table.flags[i].name) return &table.flags[i];
-  return nullptr;
-}
-
 const Preset* find_preset(const FlagTable& table, const std::string& name) {
   for (size_t i = 0; i < table.n_presets; ++i)
     if (name == table.presets[i].name) return &table.presets[i];
   return nullptr;
-}
-
-// "n-layer=4 d-model=128" -> {("n-layer", "4"), ("d-model", "128")}.
-std::vector<std::pair<std::string, std::string>> preset_settings(const Preset& p) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::stringstream ss(p.settings);
-  for (std::string kv; ss >> kv;) {
-    size_t eq = kv.find('=');
-    ASSERT_INTERNAL(eq != std::string::npos, "preset ", p.name, ": '", kv, "' is not key=value");
-    out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return out;
 }
 
 // A value parsed for its flag's type; only the field of that type is meaningful.
@@ -235,6 +264,32 @@ void check_table_value(const FlagSpec& s, const std::string& text, const std::st
 
 }  // namespace
 
+// ---- checks of per-program help and Int ranges ---------------------------------------------
+
+namespace {
+
+// An Int flag's accepted values must all fit an int32 (the programs cast them to int): its range
+// is finite and inside [-2^31, 2^31), where 2^31 itself may only be an open upper end.
+bool int_range_fits_int32(const FlagSpec& s) {
+  const double lo = -2147483648.0, hi = 2147483648.0;
+  bool hi_open = s.interval == Interval::RightOpen || s.interval == Interval::Open;
+  return std::isfinite(s.min) && std::isfinite(s.max) && s.min >= lo &&
+         (s.max < hi || (s.max == hi && hi_open));
+}
+
+void check_program_help(const FlagSpec& s) {
+  for (const ProgramHelp* h = s.program_help; h && h->program; ++h) {
+    bool one_bit = (h->program & (h->program - 1)) == 0 && (h->program & PROG_ALL) != 0;
+    ASSERT_INTERNAL(one_bit && (s.programs & h->program), "flag --", s.name,
+                    ": per-program help for a program that does not have the flag");
+    ASSERT_INTERNAL(h->help && h->help[0], "flag --", s.name, ": empty per-program help");
+    ASSERT_INTERNAL(program_help_row(s, static_cast<Program>(h->program)) == h, "flag --",
+                    s.name, ": two help rows for ", program_name(static_cast<Program>(h->program)));
+  }
+}
+
+}  // namespace
+
 // ---- the table's own checks ---------------------------------------------------------------
 
 void check_flag_table(const FlagTable& table) {
@@ -248,6 +303,10 @@ void check_flag_table(const FlagTable& table) {
                     ": choices are for Enum flags only, and Enum flags need them");
     ASSERT_INTERNAL((s.programs & ~PROG_ALL) == 0 && s.programs != 0, "flag --", s.name,
                     ": bad program mask");
+    ASSERT_INTERNAL(s.type != FlagType::Int || int_range_fits_int32(s), "flag --", s.name,
+                    ": an Int range must be finite and inside [-2^31, 2^31), got ",
+                    range_text(s));
+    check_program_help(s);
     check_table_value(s, s.default_value, str_cat("default of --", s.name));
   }
   // --help and --config are read by the parser itself, for every program.
@@ -368,13 +427,20 @@ std::vector<FlagParser::Assignment> FlagParser::read_command_line(int argc,
 }
 
 std::vector<FlagParser::Assignment> FlagParser::read_config(const std::string& path) const {
-  std::ifstream in(path);
+  // A directory opens as a stream that reads nothing, so without this check --config DIR would
+  // silently set nothing.
+  std::error_code ec;
+  CHECK(!std::filesystem::is_directory(path, ec), "--config '", path, "' is a directory; --config "
+        "needs a file of key=value lines. HINT: name the file inside it, e.g. --config ",
+        (std::filesystem::path(path) / "run.conf").string(), ".");
+  std::ifstream in(path, std::ios::binary);
   CHECK(in, "cannot open config file '", path, "' (given with --config). HINT: the path is "
         "relative to the current directory.");
   std::vector<Assignment> out;
   std::map<std::string, int> seen;  // key -> line where it was first set
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line_no == 1 && starts_with(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
     std::string t = trim(line);
     if (t.empty() || t[0] == '#') continue;
     std::string where = str_cat(path, ":", line_no, ": ");
@@ -394,6 +460,7 @@ std::vector<FlagParser::Assignment> FlagParser::read_config(const std::string& p
           "). HINT: keep one of the two lines.");
     out.push_back({s, value, where + key});
   }
+  CHECK(!in.bad(), "error while reading config file '", path, "' (given with --config).");
   return out;
 }
 
@@ -481,130 +548,14 @@ bool Flags::was_set(const std::string& name) const { return find(name, {}).user_
 
 std::string Flags::source(const std::string& name) const { return find(name, {}).source; }
 
+const FlagSpec& Flags::spec(const std::string& name) const { return *find(name, {}).spec; }
+
 std::vector<std::pair<std::string, std::string>> Flags::effective(Program prog) const {
   ASSERT_INTERNAL(prog == prog_, "flags were parsed for ", program_name(prog_), ", not for ",
                   program_name(prog));
   std::vector<std::pair<std::string, std::string>> out;
   for (const Value& v : values_)
     if (std::string(v.spec->name) != "help") out.emplace_back(v.spec->name, v.text);
-  return out;
-}
-
-// ---- --help and the effective-config table -------------------------------------------------
-
-namespace {
-
-const char* program_summary(Program prog) {
-  switch (prog) {
-    case PROG_TRAIN: return "pretrain a dense or mixture-of-experts GPT language model";
-    case PROG_EVAL: return "perplexity and zero-/few-shot priming evaluation of a checkpoint";
-    case PROG_FINETUNE: return "fine-tune a checkpoint on a downstream task and score it";
-  }
-  return "";
-}
-
-std::string type_label(const FlagSpec& s) {
-  switch (s.type) {
-    case FlagType::Int: return " <int>";
-    case FlagType::Float: return " <float>";
-    case FlagType::Bool: return "";  // a bare --flag means true
-    case FlagType::String: return " <string>";
-    case FlagType::Enum: return " <choice>";
-  }
-  return "";
-}
-
-// The facts in parentheses after a flag's help: "(default: X; one of a|b; range [lo, hi];
-// set by --model)", the last only when the program has the preset flag.
-std::string facts(const FlagTable& table, const FlagSpec& s, bool has_preset) {
-  std::string d = str_cat("(default: ", s.default_value[0] ? s.default_value : "\"\"");
-  if (s.type == FlagType::Enum) d += str_cat("; one of ", s.choices);
-  if (has_range(s)) d += "; range " + range_text(s);
-  bool from_preset = false;
-  for (size_t i = 0; has_preset && i < table.n_presets; ++i)
-    for (const auto& kv : preset_settings(table.presets[i])) from_preset |= kv.first == s.name;
-  if (from_preset) d += str_cat("; set by --", table.preset_flag);
-  return d + ")";
-}
-
-// Appends the help sentence and its facts, word-wrapped to `width` columns with continuation
-// lines indented by `indent`. The facts are kept whole when they fit on a line, so that
-// "(default: 0.1; range [0, 1))" is never split across lines.
-void append_wrapped(std::string& out, const std::string& help, const std::string& facts,
-                    size_t indent, size_t width) {
-  std::vector<std::string> units;
-  std::stringstream words(help);
-  for (std::string w; words >> w;) units.push_back(w);
-  if (indent + facts.size() <= width) {
-    units.push_back(facts);
-  } else {
-    std::stringstream fw(facts);
-    for (std::string w; fw >> w;) units.push_back(w);
-  }
-  size_t col = indent;
-  for (size_t i = 0; i < units.size(); ++i) {
-    if (i > 0 && col + 1 + units[i].size() > width) {
-      out += "\n" + std::string(indent, ' ');
-      col = indent;
-    } else if (i > 0) {
-      out += ' ', ++col;
-    }
-    out += units[i], col += units[i].size();
-  }
-  out += '\n';
-}
-
-}  // namespace
-
-std::string usage_text(Program prog, const FlagTable& table) {
-  const size_t kWidth = 100, kMaxLabel = 30;
-  bool has_preset = table.preset_flag && (find_spec(table, table.preset_flag)->programs & prog);
-  std::string out = str_cat(
-      program_name(prog), " - ", program_summary(prog), "\n\nusage: ", program_name(prog),
-      " [--flag value | --flag=value]... [--config FILE]\nprecedence: default < ",
-      has_preset ? str_cat("--", table.preset_flag, " preset < ") : "",
-      "--config file < command line, in any argument order\n");
-  size_t label_w = 0;
-  for (size_t i = 0; i < table.n_flags; ++i)
-    if (table.flags[i].programs & prog)
-      label_w = std::max(label_w, 4 + std::strlen(table.flags[i].name) +
-                                      type_label(table.flags[i]).size());
-  label_w = std::min(label_w, kMaxLabel) + 2;
-  std::vector<std::string> groups;  // in order of first appearance in the table
-  for (size_t i = 0; i < table.n_flags; ++i)
-    if ((table.flags[i].programs & prog) &&
-        std::find(groups.begin(), groups.end(), table.flags[i].group) == groups.end())
-      groups.push_back(table.flags[i].group);
-  for (const std::string& g : groups) {
-    out += "\n" + g + ":\n";
-    for (size_t i = 0; i < table.n_flags; ++i) {
-      const FlagSpec& s = table.flags[i];
-      if (!(s.programs & prog) || g != s.group) continue;
-      std::string label = str_cat("  --", s.name, type_label(s));
-      out += label;
-      if (label.size() + 2 > label_w) out += "\n" + std::string(label_w, ' ');
-      else out += std::string(label_w - label.size(), ' ');
-      append_wrapped(out, s.help, facts(table, s, has_preset), label_w, kWidth);
-    }
-  }
-  return out;
-}
-
-std::string effective_config_text(const Flags& flags, Program prog) {
-  std::vector<std::pair<std::string, std::string>> rows = flags.effective(prog);
-  size_t name_w = 4, value_w = 5;  // at least as wide as the headers "name", "value"
-  for (auto& [name, value] : rows) {
-    if (value.empty()) value = "\"\"";
-    name_w = std::max(name_w, name.size());
-    value_w = std::max(value_w, value.size());
-  }
-  auto row = [&](const std::string& a, const std::string& b, const std::string& c) {
-    return "  " + a + std::string(name_w - a.size() + 2, ' ') + b +
-           std::string(value_w - b.size() + 2, ' ') + c + "\n";
-  };
-  std::string out = str_cat("effective configuration of ", program_name(prog), ":\n");
-  out += row("name", "value", "source");
-  for (const auto& [name, value] : rows) out += row(name, value, flags.source(name));
   return out;
 }
 

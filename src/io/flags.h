@@ -11,8 +11,11 @@
 //   --key value   --key=value   --flag (a Bool flag, = true)   --flag=true|false|1|0
 //   --config FILE (key=value lines, see below)   --help or -h
 // A config file holds `key=value` lines (key without dashes, spaces around '=' allowed), blank
-// lines and whole-line '#' comments; values are checked like command-line values and errors
-// name FILE:LINE.
+// lines and whole-line '#' comments, optionally after a UTF-8 byte-order mark (editors on Windows
+// write one); values are checked like command-line values and errors name FILE:LINE.
+// An Int flag also accepts a decimal number in another spelling when its value is a whole number
+// (--steps 1e4); its value is range-checked as a number before it becomes an integer, so 1e300
+// is "out of range", never an overflowing cast.
 //
 // Precedence, lowest to highest, whatever the order of the arguments:
 //   table default  <  --model preset  <  --config file  <  command line
@@ -52,8 +55,18 @@ enum class FlagType { Int, Float, Bool, String, Enum };
 // Open (a, b). A learning rate of exactly 0 or a beta of exactly 1 is a mistake, hence open ends.
 enum class Interval { Closed, LeftOpen, RightOpen, Open };
 
+// One program's own wording of a shared flag, for its --help. A flag shared by the programs can
+// mean different things to each: --batch-size counts sequences per optimizer step in train but
+// per forward pass in eval, and eval's --out-dir defaults to a folder beside the checkpoint.
+struct ProgramHelp {
+  unsigned program;           // exactly one PROG_* bit
+  const char* help;           // replaces FlagSpec::help in that program's --help
+  const char* shown_default;  // nullptr: the table default; else how that program derives it
+};
+
 // One row of the flag table. Numeric limits are ignored for Bool/String/Enum; an infinite or NaN
-// limit means "unbounded on that side".
+// limit means "unbounded on that side", which only Float flags may use: an Int flag's range lies
+// inside [-2^31, 2^31), so that every program may cast its value to int.
 struct FlagSpec {
   const char* name;           // "batch-size" (written --batch-size on the command line)
   FlagType type;              // how the value is parsed and which get_* reads it
@@ -64,7 +77,14 @@ struct FlagSpec {
   Interval interval;          // which ends of [min, max] are included
   unsigned programs;          // PROG_TRAIN | PROG_EVAL | PROG_FINETUNE bits
   const char* group;          // "run", "model", "data", "optim", ...: --help groups by it
+  // Per-program help, ended by a {0, nullptr, nullptr} row; nullptr: `help` serves every program.
+  const ProgramHelp* program_help = nullptr;
 };
+
+// The help sentence `prog` shows for `s`: its ProgramHelp row when it has one, else s.help.
+const char* flag_help(const FlagSpec& s, Program prog);
+// The default `prog` shows for `s`: its ProgramHelp's shown_default, else s.default_value.
+const char* flag_shown_default(const FlagSpec& s, Program prog);
 
 // A named bundle of settings selected by the preset flag (`--model tiny`): "key=value key=value".
 struct Preset {
@@ -85,7 +105,8 @@ struct FlagTable {
 const FlagTable& builtin_flag_table();
 
 // Checks the table's own consistency: unique names, defaults that parse and lie in range, Enum
-// defaults among the choices, presets that name real flags with valid values. A failure is a bug
+// defaults among the choices, Int ranges inside [-2^31, 2^31), per-program help only for
+// programs that have the flag, presets that name real flags with valid values. A failure is a bug
 // in the table (ASSERT_INTERNAL). parse_flags calls it; so does a test.
 void check_flag_table(const FlagTable& table);
 
@@ -100,6 +121,8 @@ class Flags {
   bool was_set(const std::string& name) const;
   // "default", "preset tiny", "config FILE" or "command line".
   std::string source(const std::string& name) const;
+  // The table row of flag `name`.
+  const FlagSpec& spec(const std::string& name) const;
   // (name, value as text) for every flag of `prog`, in table order. `prog` must be the program
   // these flags were parsed for; it is repeated so that call sites read plainly.
   std::vector<std::pair<std::string, std::string>> effective(Program prog) const;
@@ -128,10 +151,12 @@ Flags parse_flags(int argc, const char* const* argv, Program prog,
                   const FlagTable& table = builtin_flag_table());
 
 // The --help text: a one-line description of the program, then the flags of `prog` by group,
-// each as `--name <type>  help (default: X; one of a|b|c; range [lo, hi])`.
+// each as `--name <type>  help (default: X; one of a|b|c; range [lo, hi])`, in `prog`'s own words
+// (flag_help, flag_shown_default).
 std::string usage_text(Program prog, const FlagTable& table = builtin_flag_table());
 
-// The table printed when a program starts: one row per flag with its value and its source.
+// The table printed when a program starts: one row per flag with its value and its source. A
+// default that the program derives itself (eval's --out-dir) shows the rule, not the table value.
 std::string effective_config_text(const Flags& flags, Program prog);
 
 }  // namespace moe

@@ -8,9 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "core/check.h"
-#include "data/unicode.h"  // utf8_append, hex_digit_value: shared with the tokenizer's reader
+#include "data/unicode.h"  // utf8_append, utf8_decode, hex_digit_value
 
 namespace moe {
 
@@ -69,9 +70,13 @@ const Json& Json::at(std::string_view key) const {
 
 class JsonTextParser {
  public:
-  explicit JsonTextParser(std::string_view s) : s_(s) {}
+  // `name` empty: errors say "column C"; else "NAME:LINE:COLUMN".
+  JsonTextParser(std::string_view s, std::string name) : s_(s), name_(std::move(name)) {}
 
   Json parse_document() {
+    // A UTF-8 byte-order mark before the value is ignored (RFC 8259 allows it): Windows editors
+    // put one at the start of a file, so the first line of a JSON-lines file may carry it.
+    if (s_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
     skip_space();
     Json v = parse_value(0);
     skip_space();
@@ -82,10 +87,15 @@ class JsonTextParser {
  private:
   static constexpr int kMaxDepth = 256;
   std::string_view s_;
+  std::string name_;
   size_t pos_ = 0;
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(str_cat("column ", pos_ + 1, ": ", what));
+    if (name_.empty()) throw Error(str_cat("column ", pos_ + 1, ": ", what));
+    size_t line = 1, line_start = 0;
+    for (size_t k = 0; k < pos_ && k < s_.size(); ++k)
+      if (s_[k] == '\n') ++line, line_start = k + 1;
+    throw Error(str_cat(name_, ":", line, ":", pos_ - line_start + 1, ": ", what));
   }
   bool at_end() const { return pos_ >= s_.size(); }
   char peek() const { return at_end() ? '\0' : s_[pos_]; }
@@ -95,7 +105,7 @@ class JsonTextParser {
       ++pos_;
   }
   void expect(char c) {
-    if (peek() != c) fail(str_cat("expected '", c, "'", at_end() ? " but the line ended" : ""));
+    if (peek() != c) fail(str_cat("expected '", c, "'", at_end() ? " but the input ended" : ""));
     ++pos_;
   }
   void expect_word(const char* w) {
@@ -120,7 +130,7 @@ class JsonTextParser {
           v.kind_ = Json::Kind::Number;
           v.number_ = parse_number();
         } else {
-          fail(at_end() ? "the line ended where a value was expected"
+          fail(at_end() ? "the input ended where a value was expected"
                         : str_cat("unexpected character '", peek(), "'"));
         }
     }
@@ -192,9 +202,9 @@ class JsonTextParser {
     return v;
   }
 
-  // \uD83D\uDE00 is one code point written as a UTF-16 surrogate pair; a lone surrogate cannot be
-  // written in UTF-8, so it becomes U+FFFD (what Python's json.loads + encode("utf-8",
-  // "replace") would give) rather than an error: the text is still usable.
+  // The surrogate rule of json.h: \uD83D\uDE00 is one code point (a UTF-16 pair); any other
+  // surrogate escape has no UTF-8 form and becomes U+FFFD. A high surrogate followed by an escape
+  // that is not a low one keeps that escape for the next character ("\uD800\u0041" -> U+FFFD A).
   uint32_t parse_unicode_escape() {
     uint32_t cp = parse_hex4();
     if (cp >= 0xD800 && cp <= 0xDBFF && s_.substr(pos_, 2) == "\\u") {
@@ -212,12 +222,12 @@ class JsonTextParser {
     expect('"');
     std::string out;
     while (true) {
-      if (at_end()) fail("the line ended inside a string");
+      if (at_end()) fail("the input ended inside a string");
       const char c = s_[pos_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("raw control character inside a string");
       if (c != '\\') { out.push_back(c); continue; }
-      if (at_end()) fail("the line ended inside a string");  // a backslash was the last byte
+      if (at_end()) fail("the input ended inside a string");  // a backslash was the last byte
       const char e = peek();
       ++pos_;
       switch (e) {
@@ -236,28 +246,64 @@ class JsonTextParser {
   }
 };
 
-Json parse_json(std::string_view text) { return JsonTextParser(text).parse_document(); }
+Json parse_json(std::string_view text) { return JsonTextParser(text, "").parse_document(); }
+
+Json parse_json_file(std::string_view text, const std::string& name) {
+  return JsonTextParser(text, name.empty() ? "(json)" : name).parse_document();
+}
 
 // -------------------------------------------------------------------------------------------------
 // writing
 
+namespace {
+
+void append_u_escape(uint32_t u, std::string* out) {
+  char buf[16];  // "\\u" and 4 hex digits for u <= 0xFFFF; room to spare for the compiler's check
+  std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(u));
+  *out += buf;
+}
+
+// The escapes both writers share: the two that must be escaped, the five short control escapes,
+// \u00XX for the other control characters. False for anything else (the caller writes it).
+bool append_escape(uint32_t c, std::string* out) {
+  switch (c) {
+    case '"': *out += "\\\""; return true;
+    case '\\': *out += "\\\\"; return true;
+    case '\n': *out += "\\n"; return true;
+    case '\r': *out += "\\r"; return true;
+    case '\t': *out += "\\t"; return true;
+    case '\b': *out += "\\b"; return true;
+    case '\f': *out += "\\f"; return true;
+    default:
+      if (c >= 0x20) return false;
+      append_u_escape(c, out);
+      return true;
+  }
+}
+
+}  // namespace
+
 std::string json_quote(std::string_view s) {
   std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
+  for (const char c : s)
+    if (!append_escape(static_cast<unsigned char>(c), &out)) out.push_back(c);
+  return out + "\"";
+}
+
+std::string json_quote_ascii(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp;
+    i += utf8_decode(s, i, &cp);
+    ASSERT_INTERNAL(cp != kInvalidCodePoint, "json_quote_ascii needs valid UTF-8");
+    if (append_escape(cp, &out)) continue;
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x10000) {
+      append_u_escape(cp, &out);
+    } else {
+      append_u_escape(0xD800 + ((cp - 0x10000) >> 10), &out);
+      append_u_escape(0xDC00 + ((cp - 0x10000) & 0x3FF), &out);
     }
   }
   return out + "\"";

@@ -5,8 +5,16 @@
 // string into a Json tree; json_quote and json_number for the results files written by hand.
 // Who needs it: eval reads the priming tasks (JSON lines, SPEC §6) and its own results files back
 // (`eval --speedup`, SPEC §8); finetune reads BoolQ / MultiNLI jsonl (SPEC §7) and writes its
-// results file. The project links no JSON library (DESIGN.md: C++17 standard library only), and
-// one reader means one set of escape and error rules for every data file.
+// results file; the tokenizer reads and writes GPT-2's encoder.json (SPEC §5). The project links
+// no JSON library (notes/design.md: C++17 standard library only), and one reader means one set of
+// escape and error rules for every file.
+//
+// The surrogate rule (the same for every file): \uD800-\uDBFF followed by \uDC00-\uDFFF is one
+// code point (a UTF-16 pair). Any other surrogate escape — a high one alone or before a
+// non-surrogate, a low one alone, a reversed pair "\uDC00\uD800" — has no UTF-8 form and
+// becomes U+FFFD (the replacement character), one per escape, so a stray escape does not fail a
+// whole record. A caller that cannot use U+FFFD refuses it with its own message (the tokenizer
+// does: no GPT-2 token contains it).
 //
 // Why a tree and not a streaming reader: one record is a few kB, and field lookups by name read
 // plainly in the task readers (`rec.at("question").at("stem")`).
@@ -61,14 +69,24 @@ class Json {
   std::vector<std::pair<std::string, Json>> object_;
 };
 
-// Parse exactly one JSON value (surrounding whitespace allowed, nothing else). On malformed input
-// throws moe::Error "column C: <what>" (1-based column in bytes): the reader sees one line or one
-// file's text, so the callers prefix the file and line they read it from.
+// Parse exactly one JSON value (surrounding whitespace allowed, and a UTF-8 byte-order mark at the
+// very start, which is skipped; nothing else). On malformed input
+// throws moe::Error "column C: <what>" (1-based column in bytes): the reader sees one line of a
+// JSON-lines file, so the callers prefix the file and line they read it from.
 Json parse_json(std::string_view text);
+
+// The same for a whole file's text: errors read "NAME:LINE:COLUMN: <what>" (1-based), so that a
+// multi-line file points at the line an editor shows.
+Json parse_json_file(std::string_view text, const std::string& name);
 
 // `s` as a JSON string literal, quotes included: "a\"b\n" -> "\"a\\\"b\\n\"". Bytes >= 0x80 pass
 // through unchanged (the files we write are UTF-8).
 std::string json_quote(std::string_view s);
+
+// `s` (valid UTF-8) as a JSON string literal in ASCII only, the way Python's json.dumps writes by
+// default: every code point outside printable ASCII as \uXXXX, above U+FFFF as a surrogate pair.
+// GPT-2's encoder.json is written so; writing its tokens back this way reproduces its bytes.
+std::string json_quote_ascii(std::string_view s);
 
 // A number for a JSON file: shortest round-trip form ("%.17g" trimmed), or null when not finite.
 std::string json_number(double x);

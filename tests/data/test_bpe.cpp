@@ -23,6 +23,7 @@
 #include "core/check.h"
 #include "data/bpe.h"
 #include "data/unicode.h"
+#include "io/json.h"
 
 namespace moe {
 namespace {
@@ -413,11 +414,13 @@ TEST(LoadErrors, MalformedEncoderJson) {
   const std::string dir = temp_dir("bad_json");
   const std::string path = dir + "/encoder.json", vocab = std::string(kTinyDir) + "/vocab.bpe";
   const char* cases[][2] = {
-      {"{\"h\": 0, \"e", "unterminated"},          {"{\"h\" 0}", "expected ':'"},
-      {"[\"h\"]", "expected '{'"},             {"{\"h\": -1}", "non-negative"},
+      {"{\"h\": 0, \"e", "ended inside a string"}, {"{\"h\" 0}", "expected ':'"},
+      {"[\"h\"]", "expected a JSON object"},    {"{\"h\": -1}", "non-negative"},
       {"{\"h\": 5}", "out of range"},          {"{\"h\": 0, \"e\": 0}", "used twice"},
-      {"{\"h\": 0, \"h\": 1}", "appears twice"}, {"{\"\\ud800\": 0}", "surrogate"},
-      {"{\"h\": 0.5}", "integers"},            {"{\"h\": 0} x", "after the closing"},
+      {"{\"h\": 0, \"h\": 1}", "appears twice"}, {"{\"\\ud800\": 0}", "lone surrogate"},
+      {"{\"h\": 0.5}", "integers"},            {"{\"h\": 0} x", "after the JSON value"},
+      {"{\"h\": \"0\"}", "is a string"},       {"{\"h\": 1e300}", "too large"},
+      {"{}", "an empty object"},
       {"{\"\\ud83d\\ude00\": 0}", "\xF0\x9F\x98\x80"},  // a surrogate pair, decoded, then refused
   };
   for (const auto& c : cases) {
@@ -429,6 +432,23 @@ TEST(LoadErrors, MalformedEncoderJson) {
   write_file(path, "{\n  \"h\": 0,\n  \"e\" 1\n}");  // the position names line 3
   EXPECT_NE(error_of([&] { BpeTokenizer::load(path, vocab); }).find(path + ":3:"),
             std::string::npos);
+}
+
+// encoder.json goes through io/json, so a lone surrogate escape decodes exactly as in every other
+// JSON file (U+FFFD, test_json.cpp Json.LoneSurrogatesFollowOneRule); no GPT-2 token holds U+FFFD,
+// so the load is refused with a message that shows the decoded token and explains it.
+TEST(LoadErrors, LoneSurrogatesFollowTheJsonRule) {
+  const std::string dir = temp_dir("surrogates");
+  const std::string path = dir + "/encoder.json", vocab = std::string(kTinyDir) + "/vocab.bpe";
+  for (const char* key : {"\\ud800", "\\udc00", "\\udc00\\ud800", "\\ud800\\u0041"}) {
+    SCOPED_TRACE(key);
+    write_file(path, std::string("{\"") + key + "\": 0}");
+    const std::string as_json = parse_json(std::string("\"") + key + "\"").as_string();
+    const std::string msg = error_of([&] { BpeTokenizer::load(path, vocab); });
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("\"" + as_json + "\""), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lone surrogate"), std::string::npos) << msg;
+  }
 }
 
 TEST(LoadErrors, MalformedVocabBpe) {

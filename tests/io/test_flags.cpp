@@ -273,7 +273,7 @@ TEST(FlagsErrors, FlagOfAnotherProgram) {
 TEST(FlagsErrors, MissingValue) {
   expect_has(error_of({"--lr"}), {"--lr needs a value", "a number in (0, 1]", "HINT:", "--lr 1e-3"});
   expect_has(error_of({"--steps", "--lr", "1e-3"}),
-             {"--steps needs a value", "an integer in [1, inf)"});
+             {"--steps needs a value", "an integer in [1, 2147483647]"});
   expect_has(error_of({"--model"}), {"--model needs a value", "one of tiny|small|125m"});
 }
 
@@ -288,7 +288,9 @@ TEST(FlagsErrors, MalformedNumber) {
 
 TEST(FlagsErrors, MalformedInteger) {
   expect_has(error_of({"--steps", "1.5"}), {"--steps expects an integer, got '1.5'", "HINT:"});
-  expect_has(error_of({"--steps=1e3"}), {"--steps expects an integer, got '1e3'"});
+  expect_has(error_of({"--steps=2.5e0"}), {"--steps expects an integer, got '2.5e0'"});
+  expect_has(error_of({"--steps=0x10"}), {"--steps expects an integer, got '0x10'"});
+  expect_has(error_of({"--steps=inf"}), {"--steps expects an integer, got 'inf'"});
   expect_has(error_of({"--steps=ten"}), {"--steps expects an integer, got 'ten'"});
 }
 
@@ -305,7 +307,7 @@ TEST(FlagsErrors, OutOfRangeEachKindOfInterval) {
   // [1, 256] closed, and a one-sided range.
   EXPECT_EQ(error_of({"--n-layer=256"}), "(no error)");
   expect_has(error_of({"--n-layer=257"}), {"--n-layer must be in [1, 256], got 257"});
-  expect_has(error_of({"--steps=0"}), {"--steps must be in [1, inf), got 0"});
+  expect_has(error_of({"--steps=0"}), {"--steps must be in [1, 2147483647], got 0"});
   expect_has(error_of({"--clip-grad=-1"}), {"--clip-grad must be in [0, inf), got -1"});
   // [0, 2^31) on an Int, and an integer too large for 64 bits.
   EXPECT_EQ(error_of({"--seed=2147483647"}), "(no error)");
@@ -479,7 +481,7 @@ TEST(FlagsHelp, ShowsTypesChoicesRangesAndPresets) {
   std::string help = usage_text(PROG_TRAIN);
   expect_has(help, {"train - ", "usage: train", "precedence: default < --model preset < --config "
                     "file < command line", "\nrun:\n", "\nmodel:\n", "\ndata:\n", "\noptim:\n",
-                    "--lr <float>", "range (0, 1]", "--steps <int>", "range [1, inf)",
+                    "--lr <float>", "range (0, 1]", "--steps <int>", "range [1, 2147483647]",
                     "--device <choice>", "one of auto|cpu|cuda", "--data <string>", "set by --model",
                     "range [0, 2147483648)"});
   // eval has no --model, so its help does not speak of presets.

@@ -1,6 +1,7 @@
 // test_json.cpp — the project's JSON reader and writers (src/io/json.h): values, escapes
-// (surrogate pairs as Python's json.dumps writes non-ASCII), duplicate keys, strictness, error
-// columns and messages, and the writers round-tripping through the reader. These are the
+// (surrogate pairs as Python's json.dumps writes non-ASCII, and the one rule for lone
+// surrogates), duplicate keys, strictness, error columns and messages, and the writers
+// round-tripping through the reader. These are the
 // assertions of the two readers eval and finetune used to carry, now aimed at the one they share.
 #include <gtest/gtest.h>
 
@@ -63,6 +64,53 @@ TEST(Json, DecodesEscapesToUtf8) {
   EXPECT_EQ(parse_json(R"("\ud83d!")").as_string(), "\xEF\xBF\xBD!");
   EXPECT_EQ(parse_json(R"("\ud83d")").as_string(), "\xEF\xBF\xBD");
   EXPECT_EQ(parse_json("\"raw \xC3\xA9\"").as_string(), "raw \xC3\xA9");  // raw UTF-8 passes
+}
+
+// The one surrogate rule of json.h, which the tokenizer's encoder.json reading follows too
+// (tests/data/test_bpe.cpp, LoadErrors.LoneSurrogatesFollowTheJsonRule): a high+low pair is one
+// code point, every other surrogate escape is one U+FFFD.
+TEST(Json, LoneSurrogatesFollowOneRule) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  const struct {
+    const char* json;
+    std::string want;
+  } cases[] = {
+      {R"("\ud800")", fffd},                              // high alone
+      {R"("\udc00")", fffd},                              // low alone
+      {R"("\udc00\ud800")", fffd + fffd},                 // a reversed pair: two lone ones
+      {R"("\ud800\u0041")", fffd + "A"},                  // high before a non-surrogate escape
+      {R"("\ud800x")", fffd + "x"},                       // high before a plain character
+      {R"("\ud800\ud800\udc00")", fffd + "\xF0\x90\x80\x80"},  // lone high, then a pair
+      {R"("\uD83D\uDE00")", "\xF0\x9F\x98\x80"},          // upper-case hex: still a pair
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_json(c.json).as_string(), c.want) << c.json;
+}
+
+TEST(Json, FileErrorsNameLineAndColumn) {
+  try {
+    parse_json_file("{\n  \"a\": 1,\n  \"b\" 2\n}", "x.json");
+    FAIL() << "a missing ':' must throw";
+  } catch (const Error& e) {
+    EXPECT_HAS(e.what(), "x.json:3:7: expected ':'");
+  }
+  EXPECT_EQ(parse_json_file("[1]", "y.json").as_array().size(), 1u);
+}
+
+TEST(Json, AsciiQuoteWritesWhatPythonWrites) {
+  // json.dumps("\u00e9\U0001F600\b\x7f/") == '"\\u00e9\\ud83d\\ude00\\b\x7f/"'
+  EXPECT_EQ(json_quote_ascii("\xC3\xA9\xF0\x9F\x98\x80\b\x7F/"),
+            "\"\\u00e9\\ud83d\\ude00\\b\x7F/\"");
+  const std::string s = "\xC4\xA0the \xE2\x80\x94 \xF0\x9F\x98\x80 \"q\" \\ \x01";
+  EXPECT_EQ(parse_json(json_quote_ascii(s)).as_string(), s);
+  for (char c : json_quote_ascii(s)) EXPECT_LT(static_cast<unsigned char>(c), 0x80u);
+}
+
+TEST(Json, ByteOrderMarkAtTheStartIsSkipped) {
+  // The first line of a JSON-lines file saved by a Windows editor, and a whole file.
+  EXPECT_EQ(parse_json("\xEF\xBB\xBF{\"a\": 1}").at("a").as_number(), 1.0);
+  EXPECT_EQ(parse_json_file("\xEF\xBB\xBF[2]\n", "f.json").as_array().size(), 1u);
+  // Anywhere else it is an error, as any stray character is.
+  EXPECT_HAS(message("[\xEF\xBB\xBF" "1]"), "column 2: unexpected character");
 }
 
 TEST(Json, LastDuplicateKeyWins) {
