@@ -6,11 +6,15 @@
 //   ./eval --ckpt C --task ppl --ppl-data a.txt,b.txt.xz     perplexity (first file = in-domain)
 //   ./eval --speedup --dense d1.json,d2.json --moe m1.json,m2.json   speedup factor + plots
 //   ./eval --check-data ../shared/data                     every evaluation file parses, counts
+//   ./eval --ckpt C --task piqa --log-samples                + samples_piqa.jsonl, one line per item
+//   ./eval --ckpt C --task generate --prompt "Once" --max-new-tokens 64 --temperature 0.8
+//                                                          continue a prompt (src/nn/generate.h)
 //   ./eval --help
 //
 // A thin main: parse flags -> print the effective configuration -> one mode of src/eval/runner.h
 // -> exit code. Exit codes: 0 done, 1 bad input (message on stderr; a malformed record names its
-// FILE:LINE) or a failed data check.
+// FILE:LINE; a bad --out-dir is refused before any work; a checkpoint with non-finite weights or
+// a non-finite perplexity is an error, never a -nan result) or a failed data check.
 #include <iostream>
 
 #include "core/check.h"

@@ -86,4 +86,18 @@ MeanStd mean_std(const std::vector<double>& xs) {
   return r;
 }
 
+double items_standard_error(const std::vector<double>& per_item) {
+  if (per_item.empty()) return 0.0;
+  const MeanStd ms = mean_std(per_item);
+  return ms.std / std::sqrt(static_cast<double>(per_item.size()));
+}
+
+double draws_standard_error(const std::vector<double>& per_draw) {
+  const size_t n = per_draw.size();
+  if (n < 2) return 0.0;
+  const MeanStd ms = mean_std(per_draw);
+  const double sample_var = ms.std * ms.std * static_cast<double>(n) / static_cast<double>(n - 1);
+  return std::sqrt(sample_var / static_cast<double>(n));
+}
+
 }  // namespace moe

@@ -8,6 +8,10 @@
 //   F1 = harmonic mean of token precision and recall over the bag of whitespace tokens
 // and the item's score is the maximum over its gold answers.
 //
+// Standard errors (notes/design.md "Hardening": each accuracy carries one): over items, the
+// binomial error of an accuracy (lm-evaluation-harness reports the same quantity), and over few-shot draws, how much
+// the mean would move with another set of draws.
+//
 // Left out: Unicode punctuation and case folding beyond ASCII (SQuAD's script strips Unicode
 // punctuation too; for English entities the difference is negligible), bootstrap confidence
 // intervals.
@@ -31,5 +35,11 @@ struct MeanStd {
   double std = 0.0;  // population standard deviation (divide by n): the spread of these draws
 };
 MeanStd mean_std(const std::vector<double>& xs);  // empty -> {0, 0}
+
+// Standard error of the mean of per-item values over the items: sqrt(var / n) with the population
+// variance, which for 0/1 outcomes is the binomial sqrt(p (1 - p) / n). Empty -> 0.
+double items_standard_error(const std::vector<double>& per_item);
+// Standard error of the mean over few-shot draws: sample std (n - 1) / sqrt(n); 0 for n < 2.
+double draws_standard_error(const std::vector<double>& per_draw);
 
 }  // namespace moe

@@ -3,6 +3,7 @@
 // turns any error into a BadRecord naming FILE:LINE and rethrows it, or counts it (--skip-bad).
 #include "eval/readers.h"
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 
@@ -75,15 +76,25 @@ Json parse_record_json(const std::string& line) {
   return j;
 }
 
-// A label written as a number (3) or a numeric string ("3").
+// A label written as a number (3) or a numeric string ("3"). The range is checked on the double
+// before any cast: converting 1e300 or NaN to int is undefined behaviour.
 int json_int_label(const Json& v, int lo, int hi, const std::string& where) {
   if (v.is_number()) {
     const double x = v.as_number();
-    if (x == static_cast<int>(x))
-      return parse_int_label(std::to_string(static_cast<int>(x)), lo, hi, where);
+    if (x >= lo && x <= hi && x == std::floor(x)) return static_cast<int>(x);
+    throw_bad_record(where, str_cat("label ", x, " is not an integer in [", lo, ", ", hi, "]"));
   }
   if (v.is_string()) return parse_int_label(v.as_string(), lo, hi, where);
   throw_bad_record(where, "the label must be an integer or a string holding one");
+}
+
+// The lines of a data file that must hold at least one record: an empty file (or one of blank
+// lines only) names itself instead of surfacing later as "no usable items".
+std::vector<std::string> nonempty_record_lines(const std::string& path) {
+  std::vector<std::string> lines = record_lines(path);
+  CHECK(!lines.empty(), path, ": the file is empty (no records). HINT: check that it is the "
+        "right file and was copied completely");
+  return lines;
 }
 
 std::function<std::string(int64_t)> line_of(const std::string& path) {
@@ -134,7 +145,7 @@ static void parse_hellaswag_json(const std::string& line, const std::string& whe
 
 std::vector<HellaSwagRecord> read_hellaswag(const std::string& path, const ReadOptions& opts,
                                             ReadStats* stats) {
-  const std::vector<std::string> lines = record_lines(path);
+  const std::vector<std::string> lines = nonempty_record_lines(path);
   std::vector<HellaSwagRecord> out;
   if (str_ends_with(path, ".jsonl") || str_ends_with(path, ".jsonl.xz")) {
     parse_each(static_cast<int64_t>(lines.size()), line_of(path), opts, stats, [&](int64_t i) {
@@ -155,7 +166,7 @@ std::vector<PiqaRecord> read_piqa(const std::string& path, const std::string& la
                                   const ReadOptions& opts, ReadStats* stats) {
   CHECK(!labels_path.empty(), "PIQA needs its labels file next to ", path,
         " (e.g. valid-labels.lst). HINT: PIQA's jsonl holds no answers");
-  const std::vector<std::string> lines = record_lines(path);
+  const std::vector<std::string> lines = nonempty_record_lines(path);
   const std::vector<std::string> labels = read_labels(labels_path, path, lines.size());
   std::vector<PiqaRecord> out;
   parse_each(static_cast<int64_t>(lines.size()), line_of(path), opts, stats, [&](int64_t i) {
@@ -171,7 +182,7 @@ std::vector<PiqaRecord> read_piqa(const std::string& path, const std::string& la
 std::vector<WinoGrandeRecord> read_winogrande(const std::string& path,
                                               const std::string& labels_path,
                                               const ReadOptions& opts, ReadStats* stats) {
-  const std::vector<std::string> lines = record_lines(path);
+  const std::vector<std::string> lines = nonempty_record_lines(path);
   std::vector<std::string> labels;
   if (!labels_path.empty()) labels = read_labels(labels_path, path, lines.size());
   std::vector<WinoGrandeRecord> out;
@@ -201,7 +212,7 @@ std::vector<WinoGrandeRecord> read_winogrande(const std::string& path,
 
 std::vector<OpenBookQARecord> read_openbookqa(const std::string& path, const ReadOptions& opts,
                                               ReadStats* stats) {
-  const std::vector<std::string> lines = record_lines(path);
+  const std::vector<std::string> lines = nonempty_record_lines(path);
   std::vector<OpenBookQARecord> out;
   parse_each(static_cast<int64_t>(lines.size()), line_of(path), opts, stats, [&](int64_t i) {
     const Json j = parse_record_json(lines[i]);
@@ -230,7 +241,10 @@ std::vector<OpenBookQARecord> read_openbookqa(const std::string& path, const Rea
 std::vector<StoryClozeRecord> read_storycloze(const std::string& path, const ReadOptions& opts,
                                               ReadStats* stats) {
   const std::vector<CsvRow> rows = parse_csv(read_text_file(path), path);
-  CHECK(!rows.empty(), path, ": the file is empty; a header row was expected");
+  CHECK(!rows.empty(), path, ": the file is empty; a header row and records were expected. "
+        "HINT: check that it is the right file and was copied completely");
+  CHECK(rows.size() > 1, path, ": the file holds only its header row, no records. HINT: check "
+        "that it is the right file and was copied completely");
   const char* names[] = {"InputSentence1", "InputSentence2", "InputSentence3",
                          "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
                          "AnswerRightEnding"};
@@ -264,12 +278,16 @@ std::vector<StoryClozeRecord> read_storycloze(const std::string& path, const Rea
 static std::vector<std::string> record_entities(const Json& passage, const std::string& text) {
   std::vector<std::string> entities;
   for (const Json& e : passage.at("entities").as_array()) {
-    // SuperGLUE spans are inclusive [start, end], in code points (Python string indices).
+    // SuperGLUE spans are inclusive [start, end], in code points (Python string indices). The
+    // doubles are checked against the passage before any cast (1e300 -> int64 is undefined).
     const double s = e.at("start").as_number(), t = e.at("end").as_number();
+    const double n = static_cast<double>(utf8_length(text));
+    CHECK(s >= 0 && t >= s && t < n && s == std::floor(s) && t == std::floor(t), "entity span [",
+          s, ", ", t, "] is not a span of whole characters inside the passage (", n,
+          " characters)");
     const int64_t b = utf8_byte_offset(text, static_cast<int64_t>(s));
     const int64_t f = utf8_byte_offset(text, static_cast<int64_t>(t) + 1);
-    CHECK(s >= 0 && t >= s && b >= 0 && f >= 0, "entity span [", s, ", ", t,
-          "] lies outside the passage (", utf8_length(text), " characters)");
+    ASSERT_INTERNAL(b >= 0 && f >= b);
     std::string ent = text.substr(static_cast<size_t>(b), static_cast<size_t>(f - b));
     bool seen = false;
     for (const std::string& x : entities) seen = seen || x == ent;
@@ -282,7 +300,7 @@ static std::vector<std::string> record_entities(const Json& passage, const std::
 
 std::vector<ReCoRDRecord> read_record(const std::string& path, const ReadOptions& opts,
                                       ReadStats* stats) {
-  const std::vector<std::string> lines = record_lines(path);
+  const std::vector<std::string> lines = nonempty_record_lines(path);
   std::vector<ReCoRDRecord> out;
   parse_each(static_cast<int64_t>(lines.size()), line_of(path), opts, stats, [&](int64_t i) {
     const Json j = parse_record_json(lines[i]);

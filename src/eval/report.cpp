@@ -95,6 +95,12 @@ static void add_ppl_summary(ResultsFile* f, const std::string& setting) {
   s.metric = "ppl";
   s.mean = std::exp(log_sum / n);  // geometric mean: each corpus counts once, whatever its size
   s.std = 0.0;
+  s.std_err = 0.0;
+  s.std_err_draws = 0.0;
+  s.files.clear();
+  for (const ResultRow& r : f->rows)
+    if (r.task == "ppl" && r.setting == setting) s.files.insert(s.files.end(), r.files.begin(),
+                                                                r.files.end());
   s.n = tokens;
   s.shots = 0;
   s.draws = 1;
@@ -105,12 +111,14 @@ static void add_ppl_summary(ResultsFile* f, const std::string& setting) {
 }
 
 static void add_priming_summary(ResultsFile* f, const std::string& setting) {
-  double sum = 0.0;
+  double sum = 0.0, var = 0.0, var_draws = 0.0;
   int n = 0;
   std::string tasks;
   for (const ResultRow& r : f->rows)
     if (r.setting == setting && is_main_metric(r) && r.task.find("-avg") == std::string::npos) {
       sum += r.mean;
+      var += r.std_err * r.std_err;
+      var_draws += r.std_err_draws * r.std_err_draws;
       ++n;
       tasks += (tasks.empty() ? "" : ",") + r.task;
     }
@@ -121,6 +129,11 @@ static void add_priming_summary(ResultsFile* f, const std::string& setting) {
   s.metric = "acc";
   s.mean = sum / n;
   s.std = 0.0;
+  s.std_err = std::sqrt(var) / n;  // the tasks' errors as independent
+  s.std_err_draws = std::sqrt(var_draws) / n;
+  s.files.clear();
+  s.demos_mean = std::numeric_limits<double>::quiet_NaN();
+  s.demos_min = -1;
   s.n = n;
   s.shots = 0;
   s.draws = 1;
@@ -141,16 +154,26 @@ void add_summary_rows(ResultsFile* f) {
 // -------------------------------------------------------------------------------------------------
 // JSON out
 
+static std::string string_array(const std::vector<std::string>& xs) {
+  std::string o = "[";
+  for (size_t i = 0; i < xs.size(); ++i) o += (i ? ", " : "") + json_quote(xs[i]);
+  return o + "]";
+}
+
 static std::string row_json(const ResultRow& r) {
   std::ostringstream o;
   o << "{\"task\": " << json_quote(r.task) << ", \"setting\": " << json_quote(r.setting)
     << ", \"shots\": " << r.shots << ", \"draws\": " << r.draws
     << ", \"metric\": " << json_quote(r.metric) << ", \"mean\": " << json_number(r.mean)
-    << ", \"std\": " << json_number(r.std) << ", \"n\": " << r.n
-    << ", \"scoring\": " << json_quote(r.scoring)
+    << ", \"std\": " << json_number(r.std) << ", \"stderr\": " << json_number(r.std_err)
+    << ", \"stderr_draws\": " << json_number(r.std_err_draws) << ", \"n\": " << r.n
+    << ", \"limit\": " << r.limit << ", \"scoring\": " << json_quote(r.scoring)
     << ", \"checkpoint\": " << json_quote(r.checkpoint)
     << ", \"training_compute\": " << json_number(r.training_compute)
-    << ", \"split\": " << json_quote(r.split) << ", \"skipped\": " << r.skipped
+    << ", \"split\": " << json_quote(r.split) << ", \"files\": " << string_array(r.files)
+    << ", \"skipped\": " << r.skipped
+    << ", \"demos_complete_mean\": " << json_number(r.demos_mean)
+    << ", \"demos_complete_min\": " << (r.demos_min >= 0 ? std::to_string(r.demos_min) : "null")
     << ", \"items_per_s\": " << json_number(r.items_per_s) << ", \"note\": " << json_quote(r.note)
     << "}";
   return o.str();
@@ -158,7 +181,7 @@ static std::string row_json(const ResultRow& r) {
 
 std::string results_json(const ResultsFile& f) {
   std::ostringstream o;
-  o << "{\n  \"format\": \"moe-gpt eval results\",\n  \"version\": 1,\n"
+  o << "{\n  \"format\": \"moe-gpt eval results\",\n  \"version\": 2,\n"
     << "  \"checkpoint\": " << json_quote(f.checkpoint) << ",\n"
     << "  \"training_compute\": " << json_number(f.training_compute) << ",\n"
     << "  \"tokens\": " << f.tokens << ",\n  \"step\": " << f.step << ",\n"
@@ -166,7 +189,11 @@ std::string results_json(const ResultsFile& f) {
     << "  \"winogrande_mode\": " << json_quote(f.winogrande_mode) << ",\n"
     << "  \"eval_capacity_fraction\": " << json_number(f.eval_capacity_fraction) << ",\n"
     << "  \"eval_capacity_rule\": " << json_quote(f.eval_capacity_rule) << ",\n"
-    << "  \"rows\": [";
+    << "  \"limit\": " << f.limit << ",\n  \"settings\": {";
+  for (size_t i = 0; i < f.settings.size(); ++i)
+    o << (i ? ", " : "") << json_quote(f.settings[i].first) << ": "
+      << json_quote(f.settings[i].second);
+  o << "},\n  \"rows\": [";
   for (size_t i = 0; i < f.rows.size(); ++i)
     o << (i ? ",\n    " : "\n    ") << row_json(f.rows[i]);
   o << "\n  ]\n}\n";
@@ -201,9 +228,17 @@ ResultsFile read_results(const std::string& path) {
   CHECK(j.is_object() && string_or_empty(j.find("format")) == "moe-gpt eval results", path,
         ": not a moe-gpt eval results file. HINT: pass the JSON files `eval` wrote");
   ResultsFile f;
+  f.version = static_cast<int>(int_or_zero(j.find("version")));
   f.checkpoint = string_or_empty(j.find("checkpoint"));
   f.training_compute = number_or_nan(j.find("training_compute"));
+  f.tokens = j.find("tokens") ? int_or_zero(j.find("tokens")) : -1;
+  f.step = j.find("step") ? int_or_zero(j.find("step")) : -1;
   f.scoring = string_or_empty(j.find("scoring"));
+  f.winogrande_mode = string_or_empty(j.find("winogrande_mode"));
+  f.eval_capacity_rule = string_or_empty(j.find("eval_capacity_rule"));
+  f.limit = int_or_zero(j.find("limit"));
+  if (const Json* st = j.find("settings"); st && st->is_object())
+    for (const auto& [k, v] : st->as_object()) f.settings.emplace_back(k, string_or_empty(&v));
   const Json* rows = j.find("rows");
   CHECK(rows && rows->is_array(), path, ": no \"rows\" array");
   for (const Json& r : rows->as_array()) {
@@ -213,6 +248,14 @@ ResultsFile read_results(const std::string& path) {
     row.metric = string_or_empty(r.find("metric"));
     row.mean = number_or_nan(r.find("mean"));
     row.std = number_or_nan(r.find("std"));
+    row.std_err = number_or_nan(r.find("stderr"));
+    row.std_err_draws = number_or_nan(r.find("stderr_draws"));
+    row.limit = r.find("limit") ? int_or_zero(r.find("limit")) : f.limit;
+    if (const Json* fs = r.find("files"); fs && fs->is_array())
+      for (const Json& x : fs->as_array()) row.files.push_back(string_or_empty(&x));
+    row.demos_mean = number_or_nan(r.find("demos_complete_mean"));
+    const Json* dm = r.find("demos_complete_min");
+    row.demos_min = (dm && dm->is_number()) ? static_cast<int>(int_or_zero(dm)) : -1;
     row.n = int_or_zero(r.find("n"));
     row.shots = static_cast<int>(int_or_zero(r.find("shots")));
     row.draws = static_cast<int>(int_or_zero(r.find("draws")));
@@ -234,16 +277,18 @@ ResultsFile read_results(const std::string& path) {
 std::string results_table(const std::vector<ResultRow>& rows) {
   std::ostringstream o;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-18s %-13s %5s %5s %-6s %10s %8s %9s  %s\n", "task", "setting",
-                "shots", "draws", "metric", "mean", "std", "n", "note");
-  o << buf << std::string(100, '-') << "\n";
+  std::snprintf(buf, sizeof buf, "%-18s %-13s %5s %5s %-8s %10s %8s %8s %9s  %s\n", "task",
+                "setting", "shots", "draws", "metric", "mean", "stderr", "std", "n", "note");
+  o << buf << std::string(110, '-') << "\n";
   for (const ResultRow& r : rows) {
     const bool pct = r.metric != "ppl";
     const double scale = pct ? 100.0 : 1.0;
-    std::snprintf(buf, sizeof buf, "%-18s %-13s %5d %5d %-6s %9.2f%s %8.2f %9lld  %s\n",
+    // A few-shot row's uncertainty has two parts (items, draws): the table shows both combined.
+    const double se = std::sqrt(r.std_err * r.std_err + r.std_err_draws * r.std_err_draws);
+    std::snprintf(buf, sizeof buf, "%-18s %-13s %5d %5d %-8s %9.2f%s %8.2f %8.2f %9lld  %s\n",
                   r.task.c_str(), r.setting.c_str(), r.shots, r.draws, r.metric.c_str(),
-                  r.mean * scale, pct ? "%" : " ", r.std * scale, static_cast<long long>(r.n),
-                  r.note.c_str());
+                  r.mean * scale, pct ? "%" : " ", se * scale, r.std * scale,
+                  static_cast<long long>(r.n), r.note.c_str());
     o << buf;
   }
   return o.str();

@@ -2,25 +2,32 @@
 #include "eval/runner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "core/check.h"
 #include "core/device.h"
 #include "data/bpe.h"
 #include "eval/check_data.h"
+#include "eval/indomain.h"
 #include "eval/metrics.h"
 #include "eval/perplexity.h"
 #include "eval/report.h"
+#include "eval/samples.h"
 #include "eval/speedup.h"
 #include "eval/tasks.h"
-#include "io/text_io.h"
 #include "io/checkpoint.h"
 #include "io/flags.h"
+#include "io/program.h"
+#include "io/text_io.h"
+#include "nn/generate.h"
 #include "nn/gpt.h"
 #include "nn/gpt_io.h"
 
@@ -35,7 +42,6 @@ static std::string task_flag(const Flags& flags) {
   return t.empty() ? "all" : t;
 }
 
-
 std::vector<std::string> expand_task_list(const std::string& task_flag) {
   if (task_flag == "all") {
     std::vector<std::string> all = priming_task_names();
@@ -43,12 +49,15 @@ std::vector<std::string> expand_task_list(const std::string& task_flag) {
     return all;
   }
   std::vector<std::string> tasks = split_list(task_flag, ',');
-  CHECK(!tasks.empty(), "--task is empty. HINT: --task all, ppl, or task names joined by commas");
+  CHECK(!tasks.empty(), "--task is empty. HINT: --task all, ppl, generate, or task names joined "
+        "by commas");
   for (const std::string& t : tasks) {
-    bool known = t == "ppl";
+    CHECK(t != "generate" || tasks.size() == 1, "--task generate cannot be combined with other "
+          "tasks. HINT: run eval once with --task generate and once for the evaluation");
+    bool known = t == "ppl" || t == "generate";
     for (const std::string& n : priming_task_names()) known = known || t == n;
-    CHECK(known, "unknown task '", t, "' in --task. HINT: all, ppl, hellaswag, piqa, winogrande, "
-          "storycloze, openbookqa, record (comma-separated)");
+    CHECK(known, "unknown task '", t, "' in --task. HINT: all, ppl, generate, hellaswag, piqa, "
+          "winogrande, storycloze, openbookqa, record (comma-separated)");
   }
   return tasks;
 }
@@ -63,13 +72,49 @@ int draws_for(int shots, int draws_flag) {
   return draws_flag > 0 ? draws_flag : 25;
 }
 
-namespace {
+std::string eval_capacity_rule_text(double eval_capacity_fraction) {
+  const std::string cap = eval_capacity_fraction > 0
+      ? str_cat("Cap = ceil(", eval_capacity_fraction, " * N) slots per expert "
+                "(--eval-capacity-fraction ", eval_capacity_fraction, ")")
+      : std::string("Cap = 2 * ceil(N / E) slots per expert, the training formula "
+                    "(--eval-capacity-fraction 0)");
+  return cap + ", N = the positions of one model call (up to --batch-size sequences); padding "
+               "takes no slot, but the real tokens of a batch's sequences compete for the "
+               "slots, as in the paper, so a score can depend on --batch-size" +
+         (eval_capacity_fraction >= 1.0 ? "" : "; --eval-capacity-fraction 1 drops no token");
+}
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The first non-finite value of a CPU tensor: (count, index of the first, its value).
+template <typename T>
+static void scan_nonfinite(const T* p, int64_t n, int64_t* bad, int64_t* first, double* value) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]) && (*bad)++ == 0) {
+      *first = i;
+      *value = static_cast<double>(p[i]);
+    }
+}
+
+void check_finite_parameters(const Checkpoint& ck) {
+  for (const auto& [name, stored] : ck.tensors) {
+    if (name.rfind("param/", 0) != 0 || !stored.is_floating()) continue;
+    const Tensor t = stored.to(cpu()).contiguous();  // load_checkpoint gives these already
+    int64_t bad = 0, first = -1;
+    double value = 0.0;
+    if (t.dtype() == DType::F32) scan_nonfinite(t.data<float>(), t.numel(), &bad, &first, &value);
+    else scan_nonfinite(t.data<double>(), t.numel(), &bad, &first, &value);
+    CHECK(bad == 0, ck.path, ": parameter ", name.substr(6), " holds ", bad, " non-finite "
+          "value(s) (the first, at index ", first, ", is ", value, "), so every score would be "
+          "NaN. HINT: the training run diverged before this checkpoint was saved; evaluate an "
+          "earlier checkpoint, or retrain with a lower --lr");
+  }
+}
+
+namespace {
 
 struct Session {
   std::unique_ptr<GPT> model;
   std::unique_ptr<BpeTokenizer> tok;
+  Checkpoint meta;  // the checkpoint's meta and path (its tensors are in the model)
   ResultsFile results;
   bool progress = true;
 };
@@ -85,34 +130,46 @@ double eval_capacity_fraction(const Flags& flags) {
 }
 
 double meta_number(const Checkpoint& ck, const char* key) {
-  if (!ck.has_meta(key)) return kNaN;
-  try { return std::stod(ck.get_meta(key)); } catch (const std::exception&) { return kNaN; }
+  if (!ck.has_meta(key)) return std::numeric_limits<double>::quiet_NaN();
+  try {
+    return std::stod(ck.get_meta(key));
+  } catch (const std::exception&) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
 }
 
-Session load_session(const Flags& flags, Device device) {
+std::string checkpoint_path(const Flags& flags) {
   const std::string path = flags.get_str("ckpt");
   CHECK(!path.empty(), "eval needs a model: --ckpt FILE (a checkpoint written by train). "
         "HINT: --speedup and --check-data need no checkpoint");
+  std::error_code ec;
+  CHECK(fs::is_regular_file(path, ec), "--ckpt ", path, ": no such file. HINT: train writes "
+        "<out-dir>/checkpoint.bin");
+  return path;
+}
+
+Session load_session(const Flags& flags, Device device) {
   Session s;
-  const Checkpoint ck = load_checkpoint(path);
+  Checkpoint ck = load_checkpoint(checkpoint_path(flags));
+  check_finite_parameters(ck);
   s.model = gpt_from_checkpoint(ck, device);  // the checkpoint's CPU tensors are copied over
   s.tok = std::make_unique<BpeTokenizer>(tokenizer_from_checkpoint(ck));
+  s.meta.meta = std::move(ck.meta);
+  s.meta.path = ck.path;
   ResultsFile& r = s.results;
-  r.checkpoint = path;
-  r.training_compute = meta_number(ck, "compute-paper-flops");
-  const double tokens = meta_number(ck, "tokens"), step = meta_number(ck, "step");
+  r.checkpoint = ck.path;
+  r.training_compute = meta_number(s.meta, "compute-paper-flops");
+  const double tokens = meta_number(s.meta, "tokens"), step = meta_number(s.meta, "step");
   r.tokens = std::isfinite(tokens) ? static_cast<int64_t>(tokens) : -1;
   r.step = std::isfinite(step) ? static_cast<int64_t>(step) : -1;
   r.scoring = flags.get_str("scoring");
   r.winogrande_mode = flags.get_str("winogrande-mode");
+  r.limit = flags.get_int("limit");
+  r.settings = flags.effective(PROG_EVAL);
   r.eval_capacity_fraction = eval_capacity_fraction(flags);
   s.model->set_eval_capacity_fraction(r.eval_capacity_fraction);  // SPEC §3 step 2, MoE only
-  const std::string rule = r.eval_capacity_fraction > 0
-      ? str_cat("Cap = ceil(", r.eval_capacity_fraction, " * N) (--eval-capacity-fraction)")
-      : "Cap = 2 * ceil(N / E), the training formula";
-  r.eval_capacity_rule =
-      s.model->config().is_moe() ? rule : "dense model: no gating (" + rule + ")";
-  s.progress = true;
+  r.eval_capacity_rule = s.model->config().is_moe() ? eval_capacity_rule_text(r.eval_capacity_fraction)
+                                                    : "none: a dense model has no experts";
   return s;
 }
 
@@ -133,6 +190,7 @@ ResultRow base_row(const ResultsFile& r) {
   ResultRow row;
   row.checkpoint = r.checkpoint;
   row.training_compute = r.training_compute;
+  row.limit = r.limit;
   return row;
 }
 
@@ -143,7 +201,47 @@ void report_skipped(const std::string& what, const ReadStats& stats, int64_t poo
             << (stats.first_error.empty() ? "" : "; first: " + stats.first_error) << "\n";
 }
 
-void run_priming_task(const std::string& name, const Flags& flags, Session& s) {
+// One results row per metric of a priming task: the headline acc (--scoring), then every rule's
+// accuracy (ReCoRD: em and f1 under --scoring), each with its spread and standard errors.
+void add_priming_rows(const TaskData& task, const PrimingResult& pr, const PrimingOptions& po,
+                      ResultRow row, ResultsFile* out) {
+  struct Metric {
+    std::string name;
+    Scoring rule;
+    std::function<double(const DrawMetrics&)> of_draw;
+    const std::vector<double>* per_item;
+  };
+  std::vector<Metric> metrics;
+  const int h = scoring_index(po.scoring);
+  if (task.is_record) {
+    metrics.push_back({"em", po.scoring, [](const DrawMetrics& d) { return d.em; }, &pr.item_em});
+    metrics.push_back({"f1", po.scoring, [](const DrawMetrics& d) { return d.f1; }, &pr.item_f1});
+  } else {
+    metrics.push_back({"acc", po.scoring, [h](const DrawMetrics& d) { return d.acc_by_rule[h]; },
+                       &pr.item_acc[h]});
+    const char* names[3] = {"acc_mean", "acc_sum", "acc_norm"};
+    for (const Scoring rule : kAllScorings) {
+      const int k = scoring_index(rule);
+      metrics.push_back({names[k], rule, [k](const DrawMetrics& d) { return d.acc_by_rule[k]; },
+                         &pr.item_acc[k]});
+    }
+  }
+  for (const Metric& m : metrics) {
+    std::vector<double> xs;
+    for (const DrawMetrics& d : pr.draws) xs.push_back(m.of_draw(d));
+    const MeanStd ms = mean_std(xs);
+    row.metric = m.name;
+    row.scoring = scoring_name(m.rule);
+    row.mean = ms.mean;
+    row.std = ms.std;
+    row.std_err = items_standard_error(*m.per_item);
+    row.std_err_draws = draws_standard_error(xs);
+    out->rows.push_back(row);
+  }
+}
+
+void run_priming_task(const std::string& name, const Flags& flags, const std::string& out_dir,
+                      Session& s) {
   const TaskData task = load_task(name, task_options(flags));
   report_skipped(name, task.stats, task.pool_skipped);
   PrimingOptions po;
@@ -154,8 +252,17 @@ void run_priming_task(const std::string& name, const Flags& flags, Session& s) {
   po.scoring = parse_scoring(flags.get_str("scoring"));
   po.batch_size = static_cast<int>(flags.get_int("batch-size"));
   po.progress = s.progress;
+  std::unique_ptr<SamplesWriter> samples;
+  if (flags.get_bool("log-samples")) {
+    samples = std::make_unique<SamplesWriter>(task, out_dir + "/samples_" + name + ".jsonl");
+    po.on_item = [&samples](const ItemRecord& r) { samples->write(r); };
+  }
   GPTScorer scorer(*s.model, s.tok->eos_id());
   const PrimingResult pr = evaluate_priming(task, scorer, make_text_encoder(*s.tok), po);
+  if (samples) {
+    samples->finish();
+    std::cout << name << ": per-item records in " << samples->path() << std::endl;
+  }
 
   ResultRow row = base_row(s.results);
   row.task = name;
@@ -163,44 +270,86 @@ void run_priming_task(const std::string& name, const Flags& flags, Session& s) {
   row.shots = po.shots;
   row.draws = po.draws;
   row.n = pr.n_items;
-  row.scoring = scoring_name(po.scoring);
   row.split = task.split;
+  row.files = task.files;
   row.skipped = task.stats.skipped;
   row.items_per_s = pr.items_per_s;
-  row.note = (po.shots > 0 ? "demos: " + task.pool_name : std::string("")) +
-             (task.note.empty() ? "" : (po.shots > 0 ? "; " : "") + task.note);
-  std::vector<std::pair<std::string, double DrawMetrics::*>> metrics = {{"acc", &DrawMetrics::acc}};
-  if (task.is_record) metrics = {{"em", &DrawMetrics::em}, {"f1", &DrawMetrics::f1}};
-  for (const auto& [metric, field] : metrics) {
-    std::vector<double> xs;
-    for (const DrawMetrics& d : pr.draws) xs.push_back(d.*field);
-    const MeanStd ms = mean_std(xs);
-    row.metric = metric;
-    row.mean = ms.mean;
-    row.std = ms.std;
-    s.results.rows.push_back(row);
+  std::string demos;
+  if (po.shots > 0) {
+    row.demos_mean = pr.demos_complete_mean;
+    row.demos_min = pr.demos_complete_min;
+    demos = str_cat("demos: ", task.pool_name, "; ", pr.demos_complete_mean, " of ", po.shots,
+                    " fit (min ", pr.demos_complete_min, ")");
+    std::cout << name << ": " << po.shots << "-shot prompts kept " << pr.demos_complete_mean
+              << " of " << po.shots << " demonstrations whole on average (min "
+              << pr.demos_complete_min << ") in the context of " << scorer.context_length()
+              << " tokens" << std::endl;
   }
+  row.note = demos + (task.note.empty() ? "" : (demos.empty() ? "" : "; ") + task.note);
+  add_priming_rows(task, pr, po, row, &s.results);
+}
+
+// One perplexity corpus: its token stream, where it came from, and what it stands for.
+struct PplInput {
+  std::string name, setting, note, split;  // split: the file, or what the stream was cut from
+  std::vector<int32_t> stream;
+  std::vector<std::string> files;
+};
+
+PplInput ppl_file(const std::string& path, const std::string& setting, const BpeTokenizer& tok) {
+  const std::string name = fs::path(path).filename().string();
+  return {name, setting, name, path, perplexity_stream(read_text_file(path), tok), {path}};
+}
+
+// --ppl-data's files (the first in-domain); else the checkpoint's held-out training text (or the
+// data folder's Gutenberg validation text for a checkpoint that does not record its data), and
+// the data folder's out-of-domain corpora.
+std::vector<PplInput> ppl_inputs(const Flags& flags, const Session& s) {
+  std::vector<PplInput> in;
+  const std::vector<std::string> files = split_list(flags.get_str("ppl-data"), ',');
+  for (size_t i = 0; i < files.size(); ++i)
+    in.push_back(ppl_file(files[i], i == 0 ? "in-domain" : "out-of-domain", *s.tok));
+  if (!in.empty()) return in;
+  const std::string dir = flags.get_str("data-dir");
+  const auto log = [](const std::string& line) { std::cout << line << std::endl; };
+  if (std::optional<HeldOutText> held =
+          training_held_out(s.meta, *s.tok, s.model->config().seq_len, log)) {
+    std::cout << "in-domain perplexity: " << held->description << std::endl;
+    in.push_back({"held-out", "in-domain", held->description, held->description,
+                  std::move(held->tokens), held->files});
+  } else {
+    const std::string f = default_ppl_files(dir).front();
+    std::cout << "in-domain perplexity: " << f << " — " << s.meta.path << " does not record a "
+              << "validation split of its training data (written before train recorded it, or "
+              << "trained with --val-fraction 0); pass --ppl-data FILE to choose" << std::endl;
+    in.push_back(ppl_file(f, "in-domain", *s.tok));
+    in.back().note += " (the checkpoint does not record its training data)";
+  }
+  for (const std::string& f : default_out_of_domain_files(dir))
+    in.push_back(ppl_file(f, "out-of-domain", *s.tok));
+  return in;
 }
 
 void run_ppl(const Flags& flags, Session& s) {
-  std::vector<std::string> files = split_list(flags.get_str("ppl-data"), ',');
-  if (files.empty()) files = default_ppl_files(flags.get_str("data-dir"));
   GPTScorer scorer(*s.model, s.tok->eos_id());
-  for (size_t i = 0; i < files.size(); ++i) {
-    const std::vector<int32_t> stream = perplexity_stream(read_text_file(files[i]), *s.tok);
-    const PerplexityResult p =
-        evaluate_perplexity(stream, scorer, static_cast<int>(flags.get_int("batch-size")),
-                            flags.get_int("limit"), s.progress,
-                            fs::path(files[i]).filename().string());
+  for (const PplInput& in : ppl_inputs(flags, s)) {
+    const PerplexityResult p = evaluate_perplexity(
+        in.stream, scorer, static_cast<int>(flags.get_int("batch-size")), flags.get_int("limit"),
+        s.progress, in.name);
+    CHECK(std::isfinite(p.ppl()), "the perplexity of ", in.name, " is ", p.ppl(), " (mean NLL ",
+          p.mean_nll(), "): the model's log-probabilities are not finite, so the number would "
+          "mean nothing. HINT: the checkpoint's weights overflow in the forward pass; evaluate "
+          "an earlier checkpoint");
     ResultRow row = base_row(s.results);
     row.task = "ppl";
-    row.setting = i == 0 ? "in-domain" : "out-of-domain";  // the first file is in-domain
+    row.setting = in.setting;
     row.metric = "ppl";
     row.mean = p.ppl();
     row.n = p.tokens;
-    row.split = files[i];
+    row.split = in.split;
+    row.files = in.files;
     row.items_per_s = p.tokens / std::max(p.seconds, 1e-9);
-    row.note = str_cat(fs::path(files[i]).filename().string(), ", ", p.windows, " windows");
+    row.note = str_cat(in.note, ", ", p.windows, " windows");
     s.results.rows.push_back(row);
   }
 }
@@ -220,24 +369,71 @@ std::string results_name(const Flags& flags) {
   return "eval_" + tag + ".json";
 }
 
+// The generation flags mean nothing to the other tasks: a --prompt given to them is a mistake.
+void check_generate_flags(const Flags& flags, bool generating) {
+  if (generating) return;
+  for (const char* f : {"prompt", "max-new-tokens", "temperature", "top-k"})
+    CHECK(!flags.was_set(f), "--", f, " applies to --task generate only. HINT: add --task "
+          "generate, or drop --", f);
+}
+
+int run_generation(const Flags& flags, Device device) {
+  Session s = load_session(flags, device);
+  GenerateConfig g;
+  g.prompt = flags.get_str("prompt");
+  g.max_new_tokens = static_cast<int>(flags.get_int("max-new-tokens"));
+  g.temperature = flags.get_float("temperature");
+  g.top_k = static_cast<int>(flags.get_int("top-k"));
+  g.seed = static_cast<uint64_t>(flags.get_int("seed"));
+  const GPTConfig& c = s.model->config();
+  std::cout << "generating " << g.max_new_tokens << " tokens: "
+            << (g.temperature == 0 ? std::string("greedy") : str_cat("temperature ", g.temperature,
+                                                                     ", top-k ", g.top_k,
+                                                                     ", seed ", g.seed))
+            << "; context " << c.seq_len << " tokens (KV cache; a full window restarts from its "
+            << "last half)" << (c.is_moe() ? "; MoE layers route each token with no drop" : "")
+            << "\n---- prompt ----\n" << g.prompt << "\n---- continuation ----" << std::endl;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string text = generate_text(*s.model, *s.tok, g);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << text << "\n---- end (" << g.max_new_tokens / std::max(sec, 1e-9)
+            << " tokens/s) ----" << std::endl;
+  return 0;
+}
+
+void print_model(const Session& s, const Flags& flags, const std::string& results_path) {
+  const GPTConfig& c = s.model->config();
+  const double compute = s.results.training_compute;
+  std::cout << "model: L" << c.n_layer << " C" << c.d_model << " NH" << c.n_head << " T"
+            << c.seq_len << " V" << c.vocab_size << (c.is_moe() ? str_cat(" E", c.moe_experts) : "")
+            << "; step " << s.results.step << "; training compute "
+            << (std::isfinite(compute) ? str_cat(compute) : std::string("unknown"))
+            << " FLOPs\nscoring: " << scoring_description(parse_scoring(flags.get_str("scoring")))
+            << " (acc; acc_mean, acc_sum and acc_norm are reported from the same pass)\n";
+  if (c.is_moe()) std::cout << "MoE capacity: " << s.results.eval_capacity_rule << "\n";
+  std::cout << "results will be written to " << results_path << std::endl;
+}
+
 }  // namespace
 
 int run_evaluation(const Flags& flags, Device device) {
   const std::vector<std::string> tasks = expand_task_list(task_flag(flags));
+  const bool generating = tasks.front() == "generate";
+  check_generate_flags(flags, generating);
+  if (generating) return run_generation(flags, device);
   const bool all = task_flag(flags) == "all";
+  checkpoint_path(flags);
+  // The output folder is checked before any model is loaded: a bad --out-dir must not cost an
+  // evaluation.
+  const std::string out_dir = output_dir(flags);
+  check_out_dir(out_dir);
   Session s = load_session(flags, device);
   // The largest GPU buffers of an evaluation are one call's hidden states (batch x T x C) and
   // logits (rows x V): both shrink with --batch-size.
   if (device.is_cuda())
     cuda_set_oom_hint(str_cat("lower --batch-size (now ", flags.get_int("batch-size"), ")"));
-  const GPTConfig& c = s.model->config();
-  std::cout << "model: L" << c.n_layer << " C" << c.d_model << " NH" << c.n_head << " T"
-            << c.seq_len << " V" << c.vocab_size << (c.is_moe() ? str_cat(" E", c.moe_experts) : "")
-            << "; training compute "
-            << (std::isfinite(s.results.training_compute) ? str_cat(s.results.training_compute)
-                                                          : std::string("unknown"))
-            << " FLOPs\nscoring: " << scoring_description(parse_scoring(flags.get_str("scoring")))
-            << "\nMoE eval capacity: " << s.results.eval_capacity_rule << std::endl;
+  const std::string path = out_dir + "/" + results_name(flags);
+  print_model(s, flags, path);
   for (const std::string& t : tasks) {
     if (t == "record" && all && flags.get_str("record-file").empty()) {
       std::cout << "record: skipped — ReCoRD has no data in the data folder (MANIFEST.md); "
@@ -245,11 +441,10 @@ int run_evaluation(const Flags& flags, Device device) {
       continue;
     }
     if (t == "ppl") run_ppl(flags, s);
-    else run_priming_task(t, flags, s);
+    else run_priming_task(t, flags, out_dir, s);
   }
   add_summary_rows(&s.results);
   std::cout << "\n" << results_table(s.results.rows);
-  const std::string path = output_dir(flags) + "/" + results_name(flags);
   write_results(path, s.results);
   std::cout << "results: " << path << std::endl;
   return 0;
@@ -257,6 +452,7 @@ int run_evaluation(const Flags& flags, Device device) {
 
 int run_speedup_mode(const Flags& flags) {
   const std::string out = flags.was_set("out-dir") ? flags.get_str("out-dir") : "runs/eval";
+  check_out_dir(out);
   run_speedup(split_list(flags.get_str("dense"), ','), split_list(flags.get_str("moe"), ','), out);
   return 0;
 }

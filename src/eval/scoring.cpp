@@ -68,24 +68,35 @@ ItemSequences build_item_sequences(const EncodedItem& item, const std::vector<in
     out.seqs.push_back(std::move(s));
     out.chars.push_back(c.continuation_chars);
   }
-  const bool common_prefix_rule = rule == Scoring::Mean && !item.continuation_only;
   const int shared = static_cast<int>(common_prefix_length(out.seqs));
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     std::vector<int32_t>& s = out.seqs[i];
     const int len = static_cast<int>(s.size());
-    // The span [begin, len): after the shared prefix, or the continuation; never empty, so a
-    // candidate that is a prefix of another still scores its last token.
-    int begin = common_prefix_rule ? shared : continuation_start[i];
-    begin = std::max(1, std::min(begin, len - 1));
     CHECK(len >= 2, "a candidate of ", len, " token(s) has nothing to score. HINT: this happens "
           "when both the context and the continuation encode to no tokens");
-    // Left truncation: keep the last max_len tokens; the span moves with them.
+    // A span [begin, len) is never empty, so a candidate that is a prefix of another still
+    // scores its last token.
+    const auto clamp = [&](int b) { return std::max(1, std::min(b, len - 1)); };
+    const int b_cont = clamp(continuation_start[i]);
+    const int b_shared = item.continuation_only ? b_cont : clamp(shared);
+    // Left truncation: keep the last max_len tokens; the spans move with them.
     const int drop = std::max(0, len - max_len);
     if (drop > 0) s.erase(s.begin(), s.begin() + drop);
-    out.begin.push_back(std::max(1, begin - drop));
+    out.shared_begin.push_back(std::max(1, b_shared - drop));
+    out.continuation_begin.push_back(std::max(1, b_cont - drop));
     out.end.push_back(len - drop);
+    out.dropped.push_back(drop);
+    out.begin.push_back(span_begin(out, i, rule));
   }
   return out;
+}
+
+int span_begin(const ItemSequences& item, size_t i, Scoring rule) {
+  return rule == Scoring::Mean ? item.shared_begin[i] : item.continuation_begin[i];
+}
+
+int first_scored(const ItemSequences& item, size_t i) {
+  return std::min(item.shared_begin[i], item.continuation_begin[i]);
 }
 
 std::vector<double> candidate_scores(const ItemSequences& item,
@@ -95,9 +106,10 @@ std::vector<double> candidate_scores(const ItemSequences& item,
   std::vector<double> scores;
   for (size_t i = 0; i < item.seqs.size(); ++i) {
     ASSERT_INTERNAL(logprobs[i].size() == item.seqs[i].size());
+    const int begin = span_begin(item, i, rule);
     double sum = 0.0;
-    for (int p = item.begin[i]; p < item.end[i]; ++p) sum += logprobs[i][static_cast<size_t>(p)];
-    const int n = item.end[i] - item.begin[i];
+    for (int p = begin; p < item.end[i]; ++p) sum += logprobs[i][static_cast<size_t>(p)];
+    const int n = item.end[i] - begin;
     switch (rule) {
       case Scoring::Mean: scores.push_back(sum / std::max(n, 1)); break;
       case Scoring::Sum: scores.push_back(sum); break;
@@ -133,10 +145,16 @@ std::vector<std::vector<double>> GPTScorer::token_logprobs_from(
   CHECK(L <= context_length(), "a sequence of ", L, " tokens is longer than the context (",
         context_length(), ")");
   // ids (B, L): right-padded with </s>; padding follows every real token, so causal attention
-  // never lets it reach a real position. forward_hidden moves them to the model's device.
-  std::vector<int32_t> ids(static_cast<size_t>(B) * L, eos_id_);
-  for (int b = 0; b < B; ++b) std::copy(seqs[b].begin(), seqs[b].end(), ids.begin() + b * L);
-  const Tensor h = model_.forward_hidden(Tensor::from_i32(ids, {B, L}), false, rng_);
+  // never lets it reach a real position, and the lengths tell the MoE gate which positions are
+  // padding, so they take no expert slot (SPEC §3 step 5a): a score does not depend on the other
+  // items of the batch except through capacity. forward_hidden moves both to the model's device.
+  std::vector<int32_t> ids(static_cast<size_t>(B) * L, eos_id_), lengths(static_cast<size_t>(B));
+  for (int b = 0; b < B; ++b) {
+    std::copy(seqs[b].begin(), seqs[b].end(), ids.begin() + b * L);
+    lengths[b] = static_cast<int32_t>(seqs[b].size());
+  }
+  const Tensor h = model_.forward_hidden(Tensor::from_i32(ids, {B, L}), false, rng_,
+                                         Tensor::from_i32(lengths, {B}));
   const int64_t C = h.size(2);
   const Tensor h_rows = h.contiguous().view({static_cast<int64_t>(B) * L, C});  // (B*L, C)
   const Device dev = h_rows.device();

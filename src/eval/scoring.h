@@ -20,6 +20,9 @@
 // on its own, as lm-evaluation-harness does); scored positions move with it and never include
 // position 0 (nothing predicts it).
 //
+// All three rules come from the same log-probabilities, so one pass reports all of them (the
+// --scoring rule picks the headline accuracy; report.h).
+//
 // Left out: caching of shared prefixes across candidates (the batched pass recomputes them),
 // calibration (e.g. dividing by an unconditional probability).
 #pragma once
@@ -102,23 +105,37 @@ struct EncodedItem {
 };
 
 // The sequences of one item, ready for the scorer, with the positions [begin, end) to score.
+// Every rule's span ends at `end`; they differ in where they start, and both starts are kept so
+// that one scorer call (positions from first_scored()) gives the scores of all three rules.
 struct ItemSequences {
   std::vector<std::vector<int32_t>> seqs;
-  std::vector<int> begin, end;
+  std::vector<int> begin, end;        // the span of the rule the item was built for
+  std::vector<int> shared_begin;      // mean: after the candidates' common prefix
+  std::vector<int> continuation_begin;  // sum, char (and mean when continuation_only)
   std::vector<int64_t> chars;
+  std::vector<int> dropped;           // tokens cut on the left of each sequence (left truncation)
 };
 
-// Build prefix ++ context ++ continuation for every candidate, choose the scored span by `rule`,
+// Build prefix ++ context ++ continuation for every candidate, find each rule's scored span,
 // then cut each sequence to its last `max_len` tokens (see the file comment).
 ItemSequences build_item_sequences(const EncodedItem& item, const std::vector<int32_t>& prefix,
                                    int max_len, Scoring rule);
 
+// Where candidate i's span starts under `rule`, and the first position any rule reads.
+int span_begin(const ItemSequences& item, size_t i, Scoring rule);
+int first_scored(const ItemSequences& item, size_t i);
+
 // Longest prefix shared by all sequences (0 for an empty list).
 size_t common_prefix_length(const std::vector<std::vector<int32_t>>& seqs);
 
-// One score per candidate from the scorer's log-probabilities of item.seqs (same order).
+// One score per candidate from the scorer's log-probabilities of item.seqs (same order); the
+// rows must hold positions from first_scored() on.
 std::vector<double> candidate_scores(const ItemSequences& item,
                                      const std::vector<std::vector<double>>& logprobs,
                                      Scoring rule);
+
+// The three rules in the order of this array, for code that reports all of them.
+constexpr Scoring kAllScorings[3] = {Scoring::Mean, Scoring::Sum, Scoring::Char};
+inline int scoring_index(Scoring s) { return static_cast<int>(s); }
 
 }  // namespace moe

@@ -111,6 +111,11 @@ const MetricSpec kMetrics[] = {{"ppl-in-domain", "in-domain perplexity", false},
                                {"zero-shot-avg", "zero-shot average accuracy", true},
                                {"few-shot-avg", "few-shot average accuracy", true}};
 
+// Below these, a results file is flagged as small: an accuracy over fewer than 100 items has a
+// standard error of 5 points or more, and a perplexity over fewer than 10k tokens moves by
+// several percent from one text sample to the next.
+constexpr int64_t kFewItems = 100, kFewTokens = 10000;
+
 struct Family {
   std::vector<ResultsFile> files;
   std::vector<std::string> paths;
@@ -129,6 +134,36 @@ Family read_family(const std::vector<std::string>& paths, const char* name) {
     f.paths.push_back(p);
   }
   return f;
+}
+
+// The inputs on stdout, one line per file; warnings on stderr for a file computed on a prefix
+// (--limit) or on too few items or tokens for its numbers to separate nearby models.
+void describe_inputs(const Family& f, const char* name) {
+  std::cout << name << " results files:\n";
+  for (size_t i = 0; i < f.files.size(); ++i) {
+    const ResultsFile& r = f.files[i];
+    std::cout << "  " << f.paths[i] << ": " << r.checkpoint << " (step " << r.step << ", "
+              << tick_label(r.training_compute) << " FLOPs"
+              << (r.limit > 0 ? str_cat(", --limit ", r.limit) : std::string()) << ")\n";
+    int64_t limit = r.limit;
+    for (const ResultRow& row : r.rows) limit = std::max(limit, row.limit);
+    if (limit > 0)
+      std::cerr << "warning: " << f.paths[i] << " was computed with --limit " << limit
+                << ": only the first items of each task (perplexity: windows); the speedup is "
+                   "a rough estimate\n";
+    for (const ResultRow& row : r.rows) {
+      const bool acc = (row.metric == "acc" || row.metric == "em") &&
+                       row.task.find("-avg") == std::string::npos;
+      const bool ppl = row.task == "ppl";
+      if (acc && row.n < kFewItems)
+        std::cerr << "warning: " << f.paths[i] << ": " << row.task << " has only n = " << row.n
+                  << " items (standard error " << tick_label(100 * row.std_err)
+                  << " points): too few to tell nearby models apart\n";
+      if (ppl && row.n < kFewTokens)
+        std::cerr << "warning: " << f.paths[i] << ": perplexity of " << row.split << " rests on "
+                  << row.n << " tokens only\n";
+    }
+  }
 }
 
 // The family's points for one metric; warns when files average different task sets.
@@ -168,25 +203,60 @@ std::string curve_table(const SpeedupCurve& c, const MetricSpec& m) {
   return o.str();
 }
 
-void write_plots(const SpeedupCurve& c, const MetricSpec& m, const Family& dense,
-                 const Family& moe, const std::string& out_dir) {
-  LineChart curves;
-  curves.title = std::string(m.label) + " vs training compute";
-  curves.x_label = "training compute (FLOPs)";
-  curves.y_label = m.label;
-  curves.log_x = true;
-  const auto add = [&](const Family& f, const char* name, const char* color) {
-    std::vector<ComputePoint> pts = family_points(f, m, name);
+}  // namespace
+
+// c(t) of one family as a line: t over the envelope's range, at the compute it interpolates.
+static LineSeries interpolated_curve(const std::vector<ComputePoint>& env, bool higher_is_better,
+                                     const std::string& name, const char* color) {
+  LineSeries s;
+  s.name = name;
+  s.color = color;
+  s.markers = false;
+  s.dashed = true;
+  if (env.size() < 2) return s;
+  const double a = env.front().metric, b = env.back().metric;
+  const int n = 60;
+  for (int k = 0; k <= n; ++k) {
+    const double t = a + (b - a) * k / n;
+    const double c = compute_to_reach(env, t, higher_is_better);
+    if (std::isfinite(c)) { s.x.push_back(c); s.y.push_back(t); }
+  }
+  return s;
+}
+
+LineChart metric_vs_compute_chart(const SpeedupCurve& c, const std::string& label,
+                                  const std::vector<ComputePoint>& dense,
+                                  const std::vector<ComputePoint>& moe) {
+  LineChart chart;
+  chart.title = label + " vs training compute";
+  chart.x_label = "training compute (FLOPs)";
+  chart.y_label = label;
+  chart.log_x = true;
+  chart.log_y = !c.higher_is_better;  // perplexity: a log axis, as in the paper's figures
+  const auto add = [&](std::vector<ComputePoint> pts, const std::vector<ComputePoint>& env,
+                       const char* name, const char* color) {
     std::sort(pts.begin(), pts.end(),
               [](const ComputePoint& a, const ComputePoint& b) { return a.compute < b.compute; });
     LineSeries s;
     s.name = name;
     s.color = color;
+    s.lines = false;  // the measured points; the line is the interpolation c(t) beside them
     for (const ComputePoint& p : pts) { s.x.push_back(p.compute); s.y.push_back(p.metric); }
-    curves.series.push_back(s);
+    chart.series.push_back(s);
+    chart.series.push_back(
+        interpolated_curve(env, c.higher_is_better, std::string(name) + " c(t)", color));
   };
-  add(dense, "dense", "#1f5fa8");
-  add(moe, "MoE", "#d0611e");
+  add(dense, c.dense, "dense", "#1f5fa8");
+  add(moe, c.moe, "MoE", "#d0611e");
+  return chart;
+}
+
+namespace {
+
+void write_plots(const SpeedupCurve& c, const MetricSpec& m,
+                 const std::vector<ComputePoint>& dense, const std::vector<ComputePoint>& moe,
+                 const std::string& out_dir) {
+  const LineChart curves = metric_vs_compute_chart(c, m.label, dense, moe);
   write_svg(out_dir + "/speedup_" + m.task + "_curves.svg", line_chart_svg(curves));
   if (!c.overlap) return;
   LineChart sp;
@@ -245,14 +315,17 @@ std::vector<SpeedupCurve> run_speedup(const std::vector<std::string>& dense_file
                                       const std::string& out_dir) {
   const Family dense = read_family(dense_files, "dense");
   const Family moe = read_family(moe_files, "MoE");
+  describe_inputs(dense, "dense");
+  describe_inputs(moe, "MoE");
   std::vector<SpeedupCurve> curves;
   std::cout << "speedup factor c_dense(t) / c_MoE(t) (SPEC §8): monotone (running-best) "
                "piecewise-linear interpolation in (log compute, metric)\n\n";
   for (const MetricSpec& m : kMetrics) {
-    SpeedupCurve c = speedup_curve(m.task, family_points(dense, m, "dense"),
-                                   family_points(moe, m, "MoE"), m.higher_is_better);
+    const std::vector<ComputePoint> d = family_points(dense, m, "dense");
+    const std::vector<ComputePoint> e = family_points(moe, m, "MoE");
+    SpeedupCurve c = speedup_curve(m.task, d, e, m.higher_is_better);
     std::cout << curve_table(c, m) << "\n";
-    if (!c.dense.empty() || !c.moe.empty()) write_plots(c, m, dense, moe, out_dir);
+    if (!c.dense.empty() || !c.moe.empty()) write_plots(c, m, d, e, out_dir);
     curves.push_back(std::move(c));
   }
   write_file_atomic(out_dir + "/speedup.json", curves_json(curves));

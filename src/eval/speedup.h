@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "io/svg.h"
+
 namespace moe {
 
 struct ComputePoint {
@@ -56,8 +58,18 @@ SpeedupCurve speedup_curve(const std::string& metric, const std::vector<ComputeP
                            const std::vector<ComputePoint>& moe, bool higher_is_better,
                            int grid_points = 41);
 
-// `eval --speedup`: read the dense and MoE results files (report.h format), compute the four
-// curves, print a table, write speedup.json and the SVG plots into out_dir. Returns the curves.
+// The metric-vs-compute figure of one curve: each family's measured points (dense_points,
+// moe_points) as markers and its interpolated c(t) as a dashed line; perplexity on a log axis.
+LineChart metric_vs_compute_chart(const SpeedupCurve& c, const std::string& label,
+                                  const std::vector<ComputePoint>& dense_points,
+                                  const std::vector<ComputePoint>& moe_points);
+
+// `eval --speedup`: read the dense and MoE results files (report.h format), list them (checkpoint,
+// step, compute; warnings on stderr for files made with --limit or with fewer than 100 items or
+// 10k perplexity tokens), compute the four curves, print a table, write speedup.json and the SVG
+// plots into out_dir: per metric the measured points of both families with their interpolated
+// c(t) (dashed; perplexity on a log axis), and the speedup over the common range. Returns the
+// curves.
 std::vector<SpeedupCurve> run_speedup(const std::vector<std::string>& dense_files,
                                       const std::vector<std::string>& moe_files,
                                       const std::string& out_dir);

@@ -10,8 +10,8 @@
 //   storycloze  test csv (or val)                 the other split             few-shot
 //   openbookqa  test.jsonl (or dev)               train.jsonl                 few-shot
 // (*) the data folder has no HellaSwag train split.
-// plus perplexity corpora: the first file is in-domain (the training corpus' held-out split),
-// the others out-of-domain.
+// plus perplexity corpora: the first file is in-domain (the training corpus' held-out split;
+// indomain.h finds it from the checkpoint), the others out-of-domain.
 //
 // Left out: any download; the unlabelled test files; HellaSwag's train split (not in the folder).
 #pragma once
@@ -47,5 +47,7 @@ TaskData load_task(const std::string& name, const TaskOptions& opts);
 // The default perplexity corpora under data_dir: gutenberg valid (in-domain), WikiText-2 raw test
 // and Reuters-21578 (out-of-domain); .xz twins are used when the plain file is absent.
 std::vector<std::string> default_ppl_files(const std::string& data_dir);
+// The out-of-domain two of them (WikiText-2, Reuters-21578).
+std::vector<std::string> default_out_of_domain_files(const std::string& data_dir);
 
 }  // namespace moe

@@ -2,6 +2,8 @@
 // every data y is flipped when it is mapped to pixels.
 #include "io/svg.h"
 
+#include "io/text_io.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -178,32 +180,111 @@ static std::string series_svg(const LineSeries& s, const std::string& color, con
   return o.str();
 }
 
-// True when the top-left quarter of the plot holds no more points than the top-right one.
-static bool legend_left(const LineChart& c, const Axis& ax, const Axis& ay) {
-  int left = 0, right = 0;
-  const double mid_x = (ax.p0 + ax.p1) / 2, top_y = ay.p1 + (ay.p0 - ay.p1) / 3;
-  for (const LineSeries& s : c.series)
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (ax.log && s.x[i] <= 0) ||
-          (ay.log && s.y[i] <= 0) || ay.px(s.y[i]) > top_y)
-        continue;
-      (ax.px(s.x[i]) < mid_x ? left : right) += 1;
-    }
-  return left <= right;
+namespace {
+
+bool drawable(const LineSeries& s, size_t i, const Axis& ax, const Axis& ay) {
+  return std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!ax.log || s.x[i] > 0) &&
+         (!ay.log || s.y[i] > 0);
 }
 
-std::string line_chart_svg(const LineChart& c) {
+// The pixels the data occupies: points (markers or line corners) and the segments between
+// consecutive drawable points of a series drawn with lines.
+void collect_data_pixels(const LineChart& c, const Axis& ax, const Axis& ay, LineChartLayout* L) {
+  L->points.clear();
+  L->segments.clear();
+  for (const LineSeries& s : c.series) {
+    bool have_prev = false;
+    std::pair<double, double> prev;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (!drawable(s, i, ax, ay)) { have_prev = false; continue; }
+      const std::pair<double, double> p{ax.px(s.x[i]), ay.px(s.y[i])};
+      L->points.push_back(p);
+      if (have_prev && s.lines) L->segments.push_back({prev, p});
+      prev = p;
+      have_prev = true;
+    }
+  }
+}
+
+// Does the segment p-q cross the box? (Liang-Barsky: clip the parameter range against each side.)
+bool segment_hits(const std::pair<double, double>& p, const std::pair<double, double>& q,
+                  const PixelBox& b) {
+  double t0 = 0.0, t1 = 1.0;
+  const double dx = q.first - p.first, dy = q.second - p.second;
+  const double edges[4][2] = {{-dx, p.first - b.x}, {dx, b.x + b.w - p.first},
+                              {-dy, p.second - b.y}, {dy, b.y + b.h - p.second}};
+  for (const auto& e : edges) {
+    if (e[0] == 0.0) {
+      if (e[1] < 0.0) return false;  // parallel to this side and outside it
+      continue;
+    }
+    const double t = e[1] / e[0];
+    if (e[0] < 0.0) t0 = std::max(t0, t);
+    else t1 = std::min(t1, t);
+    if (t0 > t1) return false;
+  }
+  return true;
+}
+
+bool box_is_free(const PixelBox& box, const LineChartLayout& L, double reference_px) {
+  const PixelBox pad{box.x - 5, box.y - 5, box.w + 10, box.h + 10};  // marker radius and a gap
+  for (const auto& p : L.points)
+    if (pad.contains(p.first, p.second)) return false;
+  for (const auto& sg : L.segments)
+    if (segment_hits(sg.first, sg.second, pad)) return false;
+  return !(std::isfinite(reference_px) && reference_px >= pad.y && reference_px <= pad.y + pad.h);
+}
+
+struct ChartGeometry {
+  Axis ax, ay;
+  LineChartLayout layout;
+};
+
+ChartGeometry chart_geometry(const LineChart& c) {
   std::vector<double> xs, ys;
+  size_t named = 0, longest = 0;
   for (const LineSeries& s : c.series) {
     xs.insert(xs.end(), s.x.begin(), s.x.end());
     ys.insert(ys.end(), s.y.begin(), s.y.end());
+    if (!s.name.empty()) { ++named; longest = std::max(longest, s.name.size()); }
   }
   if (std::isfinite(c.reference_y)) ys.push_back(c.reference_y);
-  Axis ax{0, 1, 72, static_cast<double>(c.width - 24), c.log_x};
-  Axis ay{0, 1, static_cast<double>(c.height - 56), 40, c.log_y};
-  data_range(xs, c.log_x, &ax.lo, &ax.hi);
-  data_range(ys, c.log_y, &ay.lo, &ay.hi);
+  ChartGeometry g{Axis{0, 1, 72, static_cast<double>(c.width - 24), c.log_x},
+                  Axis{0, 1, static_cast<double>(c.height - 56), 40, c.log_y}, {}};
+  data_range(xs, c.log_x, &g.ax.lo, &g.ax.hi);
+  data_range(ys, c.log_y, &g.ay.lo, &g.ay.hi);
+  const double w = named ? 40.0 + 7.0 * longest : 0.0, h = named ? 18.0 * named + 8 : 0.0;
+  const auto ref_px = [&] {
+    return std::isfinite(c.reference_y) && (!c.log_y || c.reference_y > 0) ? g.ay.px(c.reference_y)
+                                                                             : NAN;
+  };
+  collect_data_pixels(c, g.ax, g.ay, &g.layout);
+  const double m = 8;  // gap between the legend and the frame
+  const PixelBox corners[4] = {{g.ax.p0 + m, g.ay.p1 + m, w, h},
+                               {g.ax.p1 - m - w, g.ay.p1 + m, w, h},
+                               {g.ax.p0 + m, g.ay.p0 - m - h, w, h},
+                               {g.ax.p1 - m - w, g.ay.p0 - m - h, w, h}};
+  g.layout.legend = corners[0];
+  bool placed = named == 0;
+  for (int k = 0; k < 4 && !placed; ++k)
+    if (box_is_free(corners[k], g.layout, ref_px())) { g.layout.legend = corners[k]; placed = true; }
+  if (!placed) {  // every corner holds data: narrow the plot and put the legend to its right
+    g.ax.p1 = c.width - 24 - w - 2 * m;
+    collect_data_pixels(c, g.ax, g.ay, &g.layout);
+    g.layout.legend = PixelBox{g.ax.p1 + 2 * m, g.ay.p1, w, h};
+    g.layout.legend_outside = true;
+  }
+  g.layout.frame = PixelBox{g.ax.p0, g.ay.p1, g.ax.p1 - g.ax.p0, g.ay.p0 - g.ay.p1};
+  return g;
+}
 
+}  // namespace
+
+LineChartLayout line_chart_layout(const LineChart& c) { return chart_geometry(c).layout; }
+
+std::string line_chart_svg(const LineChart& c) {
+  const ChartGeometry g = chart_geometry(c);
+  const Axis &ax = g.ax, &ay = g.ay;
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << c.width << "\" height=\""
     << c.height << "\" viewBox=\"0 0 " << c.width << " " << c.height
@@ -213,15 +294,17 @@ std::string line_chart_svg(const LineChart& c) {
     o << "<line x1=\"" << num(ax.p0) << "\" y1=\"" << num(ay.px(c.reference_y)) << "\" x2=\""
       << num(ax.p1) << "\" y2=\"" << num(ay.px(c.reference_y))
       << "\" stroke=\"#888\" stroke-dasharray=\"3,3\"/>\n";
-  // Legend: one line per named series, in the top corner (left or right) with fewer points.
-  const double lx = legend_left(c, ax, ay) ? ax.p0 + 10 : ax.p1 - 190;
+  const PixelBox& box = g.layout.legend;
+  if (box.w > 0)
+    o << "<rect x=\"" << num(box.x) << "\" y=\"" << num(box.y) << "\" width=\"" << num(box.w)
+      << "\" height=\"" << num(box.h) << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n";
   int legend_rows = 0;
   for (size_t i = 0; i < c.series.size(); ++i) {
     const LineSeries& s = c.series[i];
     const std::string color = s.color.empty() ? kPalette[i % std::size(kPalette)] : s.color;
     o << series_svg(s, color, ax, ay);
     if (s.name.empty()) continue;
-    const double y = ay.p1 + 16 + 18 * legend_rows++;
+    const double lx = box.x + 6, y = box.y + 16 + 18 * legend_rows++;
     if (s.lines)
       o << "<line x1=\"" << num(lx) << "\" y1=\"" << num(y - 4) << "\" x2=\"" << num(lx + 24)
         << "\" y2=\"" << num(y - 4) << "\" stroke=\"" << color << "\" stroke-width=\"2\""
@@ -323,20 +406,7 @@ std::string heatmap_svg(const Heatmap& m) {
   return o.str();
 }
 
-void write_svg(const std::string& path, const std::string& svg) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path p(path);
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    CHECK(out.good(), "cannot write '", tmp, "'. HINT: check that the folder is writable");
-    out << svg;
-    CHECK(out.good(), "error while writing '", tmp, "'");
-  }
-  fs::rename(tmp, path, ec);
-  CHECK(!ec, "cannot rename '", tmp, "' to '", path, "': ", ec.message());
-}
+// Atomic, and a failed write (a full disk) names the file and leaves no .tmp (io/text_io.h).
+void write_svg(const std::string& path, const std::string& svg) { write_file_atomic(path, svg); }
 
 }  // namespace moe

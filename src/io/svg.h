@@ -8,6 +8,8 @@
 //                   uses it for tokens-per-expert plots (rows = layers, columns = experts).
 //
 // Non-finite values are skipped in line charts (the line breaks there) and drawn grey in heatmaps.
+// The legend of a line chart never covers data: it takes a free corner of the plot, or moves
+// outside it (line_chart_layout).
 // All text is XML-escaped. Output is deterministic (fixed-precision numbers), so a plot can be
 // compared in a test or a diff.
 //
@@ -15,6 +17,7 @@
 #pragma once
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moe {
@@ -47,6 +50,23 @@ struct Heatmap {
 };
 
 std::string line_chart_svg(const LineChart& chart);
+
+// Where line_chart_svg puts things, in pixels (SVG coordinates: y grows downwards). The legend
+// goes to the first corner of the plot (top-left, top-right, bottom-left, bottom-right) whose box
+// holds no data point, line segment or reference line; when every corner is taken, the plot is
+// narrowed and the legend sits to its right, outside the frame. Exposed for tests.
+struct PixelBox {
+  double x = 0, y = 0, w = 0, h = 0;
+  bool contains(double px, double py) const { return px >= x && px <= x + w && py >= y && py <= y + h; }
+};
+struct LineChartLayout {
+  PixelBox frame, legend;  // legend.w == 0 when no series is named
+  bool legend_outside = false;
+  // Every drawn point of every series (pixels), and each series' segments as consecutive pairs.
+  std::vector<std::pair<double, double>> points;
+  std::vector<std::pair<std::pair<double, double>, std::pair<double, double>>> segments;
+};
+LineChartLayout line_chart_layout(const LineChart& chart);
 std::string heatmap_svg(const Heatmap& map);
 
 // Write an SVG document atomically (FILE.tmp, then rename); creates parent folders.

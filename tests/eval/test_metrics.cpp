@@ -42,5 +42,16 @@ TEST(EvalMetrics, MeanStdIsThePopulationSpread) {
   EXPECT_EQ(mean_std({0.25}).std, 0.0);
 }
 
+
+TEST(EvalMetrics, StandardErrorsOverItemsAndDraws) {
+  // 0/1 outcomes: the binomial sqrt(p (1 - p) / n), p = 3/8.
+  const std::vector<double> outcomes = {1, 0, 1, 0, 0, 1, 0, 0};
+  EXPECT_NEAR(items_standard_error(outcomes), std::sqrt(3.0 / 8 * 5.0 / 8 / 8), 1e-12);
+  EXPECT_EQ(items_standard_error({}), 0.0);
+  // Draws 0.5 and 0.7: sample std 0.1 * sqrt(2), over sqrt(2) -> 0.1.
+  EXPECT_NEAR(draws_standard_error({0.5, 0.7}), 0.1, 1e-12);
+  EXPECT_EQ(draws_standard_error({0.4}), 0.0);  // one draw: nothing to compare
+}
+
 }  // namespace
 }  // namespace moe

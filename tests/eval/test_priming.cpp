@@ -163,5 +163,84 @@ TEST(EvalPriming, ReCoRDReportsEmAndF1OfTheChosenEntity) {
   EXPECT_NEAR(r2.draws[0].acc, 2.0 / 3.0, 1e-12);
 }
 
+
+TEST(EvalPriming, DemonstrationsKeptAfterLeftTruncation) {
+  // Demonstrations of 2 tokens after the leading </s> start at positions 1, 4, 7.
+  const std::vector<int> len = {2, 2, 2};
+  EXPECT_EQ(demonstrations_kept(len, 0), 3);
+  EXPECT_EQ(demonstrations_kept(len, 1), 3);  // only the leading </s> is gone
+  EXPECT_EQ(demonstrations_kept(len, 2), 2);  // the first lost a token
+  EXPECT_EQ(demonstrations_kept(len, 4), 2);
+  EXPECT_EQ(demonstrations_kept(len, 5), 1);
+  EXPECT_EQ(demonstrations_kept(len, 100), 0);
+  EXPECT_EQ(demonstrations_kept({}, 3), 0);
+  // The run of LongPromptsAreCutFromTheLeft: 14 tokens in a context of 12, so 2 are cut and
+  // the first of the 3 demonstrations is incomplete, for both items.
+  FixedLogitsScorer m(char_logits(), 12, kCharEos);
+  PrimingOptions o;
+  o.shots = 3;
+  o.progress = false;
+  const PrimingResult r = evaluate_priming(toy_task(2, false), m, char_encoder(), o);
+  EXPECT_DOUBLE_EQ(r.demos_complete_mean, 2.0);
+  EXPECT_EQ(r.demos_complete_min, 2);
+  EXPECT_EQ(r.truncated_prompts, 2);
+  FixedLogitsScorer wide(char_logits(), 64, kCharEos);  // room for everything
+  const PrimingResult all = evaluate_priming(toy_task(2, false), wide, char_encoder(), o);
+  EXPECT_DOUBLE_EQ(all.demos_complete_mean, 3.0);
+  EXPECT_EQ(all.truncated_prompts, 0);
+}
+
+// Every rule's accuracy from one pass, and one record per item and draw with the scores behind
+// it, matching the scores computed by hand from the fixed log-probabilities.
+TEST(EvalPriming, EveryRuleFromOnePassAndOneRecordPerItem) {
+  // Gold " a" (or " z" reversed, see toy_task); the wrong answer " zz" is longer, which the sum
+  // rule punishes and the per-token mean rule does not.
+  TaskData t = toy_task(4, false);
+  for (TaskItem& it : t.items)
+    for (Candidate& c : it.candidates)
+      if (c.continuation == " z") c.continuation = " zz";
+  std::vector<double> logits = char_logits();
+  logits[' '] = 0.0;
+  logits['a'] = -3.0;
+  logits['z'] = -1.0;
+  FixedLogitsScorer m(logits, 64, kCharEos);
+  std::vector<ItemRecord> records;
+  PrimingOptions o;
+  o.shots = 1;
+  o.draws = 2;
+  o.progress = false;
+  o.on_item = [&](const ItemRecord& r) { records.push_back(r); };
+  const PrimingResult r = evaluate_priming(t, m, char_encoder(), o);
+  ASSERT_EQ(records.size(), 8u);
+  ASSERT_EQ(r.draws.size(), 2u);
+  double right[3] = {0, 0, 0};
+  for (const ItemRecord& rec : records) {
+    const TaskItem& item = t.items[static_cast<size_t>(rec.index)];
+    ASSERT_EQ(rec.scores.size(), 3u);
+    for (size_t c = 0; c < 2; ++c) {
+      const std::string& cont = item.candidates[c].continuation;
+      double sum = 0.0;
+      for (const char ch : cont) sum += m.lp(ch);
+      // mean: after the common prefix " " (the space is shared), so only the letters
+      EXPECT_NEAR(rec.scores[0][c], (sum - m.lp(' ')) / (cont.size() - 1), 1e-12);
+      EXPECT_NEAR(rec.scores[1][c], sum, 1e-12);
+      EXPECT_NEAR(rec.scores[2][c], sum / cont.size(), 1e-12);
+    }
+    for (int k = 0; k < 3; ++k)
+      right[k] += (rec.scores[k][0] >= rec.scores[k][1] ? 0 : 1) == item.gold ? 1 : 0;
+    EXPECT_EQ(rec.prediction, rec.scores[0][0] >= rec.scores[0][1] ? 0 : 1);  // --scoring mean
+    EXPECT_EQ(rec.demos.size(), 1u);
+  }
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_NEAR((r.draws[0].acc_by_rule[k] + r.draws[1].acc_by_rule[k]) / 2, right[k] / 8, 1e-12);
+    double items = 0.0;
+    for (const double x : r.item_acc[k]) items += x;
+    EXPECT_NEAR(items / 4, right[k] / 8, 1e-12);
+  }
+  EXPECT_DOUBLE_EQ(r.draws[0].acc, r.draws[0].acc_by_rule[0]);
+  // The rules disagree here, so the test can tell them apart.
+  EXPECT_NE(right[0], right[1]);
+}
+
 }  // namespace
 }  // namespace moe

@@ -89,5 +89,52 @@ TEST(EvalReport, TableShowsPercentAndPerplexity) {
   EXPECT_NE(t.find("400.00"), std::string::npos);
 }
 
+
+// Version 2: standard errors, the files read, --limit, the demonstrations that fit and every
+// eval setting survive the round trip.
+TEST(EvalReport, SettingsAndStandardErrorsRoundTrip) {
+  ResultsFile f = sample();
+  f.limit = 7;
+  f.settings = {{"limit", "7"}, {"scoring", "mean"}, {"data-dir", "../shared/data"}};
+  f.rows[4].std_err = 0.031;
+  f.rows[4].std_err_draws = 0.004;
+  f.rows[4].limit = 7;
+  f.rows[4].files = {"a/dev.jsonl", "a/dev-labels.lst"};
+  f.rows[4].demos_mean = 2.5;
+  f.rows[4].demos_min = 1;
+  const std::string dir = testing_eval::fresh_temp_dir("report2");
+  write_results(dir + "/r.json", f);
+  const Json j = parse_json(read_text_file(dir + "/r.json"));
+  EXPECT_EQ(j.at("version").as_number(), 2);
+  EXPECT_EQ(j.at("settings").at("data-dir").as_string(), "../shared/data");
+  const ResultsFile back = read_results(dir + "/r.json");
+  EXPECT_EQ(back.limit, 7);
+  EXPECT_EQ(back.settings, f.settings);
+  const ResultRow& w = back.rows[4];
+  EXPECT_DOUBLE_EQ(w.std_err, 0.031);
+  EXPECT_DOUBLE_EQ(w.std_err_draws, 0.004);
+  EXPECT_EQ(w.limit, 7);
+  EXPECT_EQ(w.files, f.rows[4].files);
+  EXPECT_DOUBLE_EQ(w.demos_mean, 2.5);
+  EXPECT_EQ(w.demos_min, 1);
+  EXPECT_TRUE(std::isnan(back.rows[0].demos_mean));  // zero-shot: null
+  EXPECT_EQ(back.rows[0].demos_min, -1);
+  // The average's standard error treats the tasks' errors as independent.
+  f.rows[0].std_err = 0.03;
+  f.rows[1].std_err = 0.04;
+  f.rows[2].std_err = 0.0;
+  add_summary_rows(&f);
+  EXPECT_NEAR(find(f, "zero-shot-avg")->std_err, 0.05 / 3, 1e-12);
+}
+
+
+// A results file saved by an editor that writes a UTF-8 byte order mark still reads (the shared
+// text reader drops it).
+TEST(EvalReport, ResultsFileWithByteOrderMarkIsRead) {
+  const std::string dir = testing_eval::fresh_temp_dir("report-bom");
+  write_file_atomic(dir + "/r.json", "\xEF\xBB\xBF" + results_json(sample()));
+  EXPECT_EQ(read_results(dir + "/r.json").rows.size(), sample().rows.size());
+}
+
 }  // namespace
 }  // namespace moe

@@ -174,5 +174,32 @@ TEST(EvalGPTScorer, MatchesForwardLogitsAndIgnoresPadding) {
   EXPECT_THROW(scorer.token_logprobs({std::vector<int32_t>(9, 1)}), Error);
 }
 
+
+// The three rules from ONE scorer call: the positions read start at the earlier of the two span
+// starts, and each rule's score equals what an item built for that rule alone gives.
+TEST(EvalScoring, OnePassGivesEveryRule) {
+  FixedLogitsScorer m(char_logits(), 64, kCharEos);
+  const EncodedItem e = encode_item(two_choice("ab", " cd", " cexy"), char_encoder());
+  const ItemSequences built = build_item_sequences(e, {kCharEos}, 64, Scoring::Mean);
+  EXPECT_EQ(built.shared_begin, (std::vector<int>{5, 5}));
+  EXPECT_EQ(built.continuation_begin, (std::vector<int>{3, 3}));
+  EXPECT_EQ(first_scored(built, 0), 3);
+  const auto lp = m.token_logprobs(built.seqs);
+  for (const Scoring rule : kAllScorings) {
+    const ItemSequences alone = build_item_sequences(e, {kCharEos}, 64, rule);
+    EXPECT_EQ(candidate_scores(built, lp, rule), candidate_scores(alone, lp, rule))
+        << scoring_name(rule);
+  }
+  EXPECT_DOUBLE_EQ(candidate_scores(built, lp, Scoring::Sum)[1], lp_sum(m, " cexy"));
+  EXPECT_DOUBLE_EQ(candidate_scores(built, lp, Scoring::Char)[1], lp_sum(m, " cexy") / 5);
+  // score_items reads every rule from one call.
+  FixedLogitsScorer counted(char_logits(), 64, kCharEos);
+  const auto scores = score_items({built}, counted);
+  EXPECT_EQ(counted.calls.size(), 1u);
+  ASSERT_EQ(scores.size(), 1u);
+  EXPECT_EQ(scores[0][static_cast<size_t>(scoring_index(Scoring::Sum))],
+            candidate_scores(built, lp, Scoring::Sum));
+}
+
 }  // namespace
 }  // namespace moe

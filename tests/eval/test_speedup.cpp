@@ -109,5 +109,73 @@ TEST(EvalSpeedup, RunSpeedupReadsResultsAndWritesPlots) {
   EXPECT_THROW(run_speedup({dir + "/bad.json"}, moe, dir + "/out"), Error);
 }
 
+// The metric-vs-compute figure: perplexity on a log axis, accuracy on a linear one; each family
+// drawn as its measured points plus its interpolated c(t), which lies on the envelope.
+TEST(EvalSpeedup, CurvesChartDrawsInterpolatedCurvesOnALogPerplexityAxis) {
+  const SpeedupCurve c = speedup_curve("ppl-in-domain", kDense, kMoE, false);
+  const LineChart chart = metric_vs_compute_chart(c, "in-domain perplexity", kDense, kMoE);
+  EXPECT_TRUE(chart.log_y);
+  EXPECT_TRUE(chart.log_x);
+  ASSERT_EQ(chart.series.size(), 4u);
+  const LineSeries& dense_ct = chart.series[1];
+  EXPECT_EQ(dense_ct.name, "dense c(t)");
+  EXPECT_TRUE(dense_ct.lines);
+  ASSERT_GE(dense_ct.x.size(), 10u);
+  for (size_t i = 0; i < dense_ct.x.size(); ++i)  // every drawn point is (c_dense(t), t)
+    EXPECT_NEAR(std::log(dense_ct.x[i]), std::log(compute_to_reach(c.dense, dense_ct.y[i], false)),
+                1e-9);
+  EXPECT_FALSE(chart.series[0].lines);  // the measured points themselves
+  EXPECT_EQ(chart.series[0].x.size(), 3u);
+  const SpeedupCurve acc = speedup_curve("zero-shot-avg", {{1e15, 0.3}, {1e16, 0.4}},
+                                         {{1e15, 0.35}, {1e16, 0.45}}, true);
+  EXPECT_FALSE(metric_vs_compute_chart(acc, "acc", {}, {}).log_y);
+}
+
+// --speedup lists its inputs and warns about files computed with --limit or on few items/tokens.
+TEST(EvalSpeedup, ListsInputsAndWarnsAboutLimitAndSmallN) {
+  const std::string dir = testing_eval::fresh_temp_dir("speedup-warn");
+  std::vector<std::string> dense, moe;
+  for (size_t i = 0; i < kDense.size(); ++i) {
+    ResultsFile d = results_with(kDense[i].compute, kDense[i].metric, 0.3 + 0.05 * i);
+    ResultsFile m = results_with(kMoE[i].compute, kMoE[i].metric, 0.33 + 0.05 * i);
+    for (ResultsFile* f : {&d, &m}) {  // big enough: no warning
+      ResultRow piqa = f->rows[1];
+      piqa.task = "piqa";
+      piqa.n = 1838;
+      ResultRow ppl = f->rows[0];
+      ppl.task = "ppl";
+      ppl.n = 250000;
+      f->rows.push_back(piqa);
+      f->rows.push_back(ppl);
+    }
+    if (i == 1) {  // one dense file made with --limit 5 (so n = 5, 315 ppl tokens)
+      d.limit = 5;
+      d.rows[2].n = 5;
+      d.rows[2].std_err = 0.2;
+      d.rows[3].n = 315;
+      d.rows[3].split = "gutenberg.valid.txt";
+    }
+    dense.push_back(dir + "/d" + std::to_string(i) + ".json");
+    moe.push_back(dir + "/m" + std::to_string(i) + ".json");
+    write_results(dense.back(), d);
+    write_results(moe.back(), m);
+  }
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  run_speedup(dense, moe, dir + "/out");
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  for (const std::string& f : dense) EXPECT_NE(out.find("  " + f + ": ck (step"), std::string::npos) << out;
+  for (const std::string& f : moe) EXPECT_NE(out.find("  " + f + ": ck (step"), std::string::npos);
+  EXPECT_NE(err.find("warning: " + dense[1] + " was computed with --limit 5"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("warning: " + dense[1] + ": piqa has only n = 5 items (standard error 20 "),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("warning: " + dense[1] + ": perplexity of gutenberg.valid.txt rests on 315 "
+                     "tokens"), std::string::npos) << err;
+  EXPECT_EQ(err.find(dense[0]), std::string::npos) << err;  // the full-size files pass quietly
+  EXPECT_EQ(err.find(moe[0]), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace moe
