@@ -2,18 +2,21 @@
 // BoolQ, MNLI, SST-2; dev accuracy after every epoch, the best checkpoint kept.
 //
 //   ./finetune --ckpt runs/tiny/checkpoint.bin --task sst2 --lr 1e-4 --epochs 3
-//              --train-file ../shared/data/sst2/train.tsv.xz --dev-file ../shared/data/sst2/dev.tsv
+//              (files from ../shared/data; results in runs/tiny/finetune-sst2/)
 //   ./finetune --ckpt ... --task boolq --dev-file ../shared/data/boolq/dev.jsonl.xz --carve-train 2270
 //   ./finetune --ckpt ... --task mnli --train-file ../shared/data/mnli/dev_mismatched.jsonl.xz
-//              --dev-file ../shared/data/mnli/dev_matched.jsonl.xz
+//              --dev-file ../shared/data/mnli/dev_matched.jsonl.xz --out-dir runs/mnli
 //   ./finetune --help            every flag with its default and accepted values
 //
-// A thin main: parse flags -> print the effective configuration -> build -> fine-tune -> exit code.
-// Exit codes: 0 done, 1 bad input (message on stderr), 3 non-finite loss, 130 interrupted (saved).
+// A thin main: parse flags -> print the effective configuration -> claim --out-dir (checked,
+// locked, an earlier run's results never replaced without --overwrite) -> build -> fine-tune.
+// Exit codes: 0 done, 1 bad input (message on stderr), 3 non-finite loss, 130 Ctrl-C and 143
+// SIGTERM (both saved to interrupted.bin).
 // The model runs on --device (default auto: the GPU when one is visible); checkpoints it writes
 // load on either device.
 // Leaves out: several GPUs (one process, one device).
 #include <iostream>
+#include <memory>
 
 #include "core/device.h"
 #include "core/parallel.h"
@@ -21,6 +24,7 @@
 #include "finetune/finetuner.h"
 #include "io/flags.h"
 #include "io/program.h"
+#include "io/run_dir.h"
 
 int main(int argc, char** argv) {
   using namespace moe;
@@ -30,7 +34,12 @@ int main(int argc, char** argv) {
     std::cout << "moe-gpt finetune — Artetxe et al. (2021), SPEC §7: one linear head, all "
                  "parameters trained\n"
               << effective_config_text(flags, PROG_FINETUNE) << "threads: " << num_threads()
-              << ", devices: " << devices_describe() << std::endl;
+              << ", devices: " << devices_describe() << "\nout-dir: " << cfg.out_dir
+              << (flags.was_set("out-dir") ? "" : " (beside --ckpt, per --task; --out-dir sets "
+                                                  "another)")
+              << std::endl;
+    const std::unique_ptr<RunDirLock> lock = claim_out_dir(cfg);  // before any work
+    StopSignals stop;  // from here Ctrl-C and SIGTERM save before exiting (130, 143)
     Finetuner finetuner(cfg);
     return finetuner.run();
   });

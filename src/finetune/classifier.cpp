@@ -88,7 +88,8 @@ void SequenceClassifier::load_or_init_head(const Checkpoint& ck, uint64_t seed) 
 
 Tensor SequenceClassifier::forward(const Tensor& ids, const Tensor& lengths, bool training,
                                    CounterRng& rng) {
-  Tensor h = gpt_->forward_hidden(ids, training, rng);  // (B, L, C)
+  // lengths: the real tokens of each right-padded row; the MoE gate gives padding no slot.
+  Tensor h = gpt_->forward_hidden(ids, training, rng, lengths);  // (B, L, C)
   Tensor z = last_token(h, lengths);                    // (B, C)
   return linear(z, head_w_, head_b_);                   // (B, K)
 }

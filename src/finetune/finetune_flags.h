@@ -5,5 +5,8 @@
 #include "io/flags.h"
 
 namespace moe {
+// CHECK-fails when --ckpt is missing or --task is not a fine-tuning task.
 FinetuneConfig finetune_config_from_flags(const Flags& f);
+// `<ckpt's folder>/finetune-<task>`: the out-dir when --out-dir is not given.
+std::string default_finetune_out_dir(const std::string& ckpt, const std::string& task);
 }

@@ -1,14 +1,19 @@
 // finetune_loop.cpp — Finetuner::run(): epochs, dev accuracy, the best checkpoint, progress bar,
-// logs, the results file, Ctrl-C and non-finite losses (see finetuner.h; notes/finetune.md).
+// logs, the results file, stop requests and non-finite losses (see finetuner.h;
+// notes/finetune.md), and claim_out_dir (the --out-dir checks of notes/design.md "Hardening").
 //
 // Design decisions:
-//  * Ctrl-C only sets a flag; the step in flight finishes, the current weights go to
-//    out-dir/interrupted.bin, results.json is rewritten with "interrupted": true, exit 130.
+//  * Ctrl-C and SIGTERM only set a flag (StopSignals, io/run_dir.h); the step in flight finishes,
+//    the current weights go to out-dir/interrupted.bin, results.json is rewritten with
+//    "interrupted": true, exit 130 (Ctrl-C) or 143 (SIGTERM).
 //  * best.bin is replaced only when dev accuracy strictly improves, so ties keep the earlier
 //    (less trained) epoch; results.json is rewritten after every epoch, so a killed run still
 //    leaves the epochs it finished.
 //  * The progress bar redraws in place (\r) at most 4 times a second on a terminal; when stderr
 //    is a file or pipe it prints a plain line every 15 s instead, so logs stay readable.
+//  * Every write is checked where it happens (log lines through append_to_file, results.json
+//    through write_file_atomic, checkpoints through save_checkpoint): a full disk stops the run at
+//    the first write that fails, with the file's name, instead of at the end or never.
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -19,14 +24,14 @@
 
 #include "finetune/finetuner.h"
 #include "io/json.h"
+#include "io/program.h"
+#include "io/text_io.h"
 
 namespace fs = std::filesystem;
 
 namespace moe {
 
 namespace {
-
-void on_sigint(int) { Finetuner::interrupt_flag().store(true); }
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -44,6 +49,12 @@ std::string hms(double seconds) {
 
 std::string num(double v) { return std::isfinite(v) ? fmt("%.6g", v) : "null"; }
 
+std::string signal_name(int sig) {
+  if (sig == SIGINT) return "Ctrl-C (SIGINT)";
+  if (sig == SIGTERM) return "SIGTERM";
+  return str_cat("signal ", sig);
+}
+
 }  // namespace
 
 void Finetuner::say(const std::string& s) const {
@@ -51,9 +62,7 @@ void Finetuner::say(const std::string& s) const {
 }
 
 void Finetuner::log_line(const std::string& json) const {
-  std::ofstream out(log_path_, std::ios::app);
-  CHECK(out.good(), "cannot append to ", log_path_, ". HINT: is --out-dir writable?");
-  out << json << '\n';
+  append_to_file(log_path_, json + "\n");  // flushed and checked: a full disk stops the run here
 }
 
 void Finetuner::progress(const std::string& what, int64_t done, int64_t total, double loss,
@@ -86,12 +95,13 @@ std::vector<std::pair<std::string, std::string>> Finetuner::save_meta(int epoch,
 }
 
 void Finetuner::write_results(bool interrupted) const {
-  const FinetuneDataConfig& d = cfg_.data;
+  const FinetuneDataConfig& d = data_.used;  // the files really read, defaults filled in
   std::string j = "{\n  \"task\": " + json_quote(data_.task.name) + ",\n  \"labels\": [";
   for (size_t k = 0; k < data_.task.labels.size(); ++k)
     j += (k ? ", " : "") + json_quote(data_.task.labels[k]);
-  j += "],\n  \"checkpoint_in\": " + json_quote(cfg_.ckpt) + ",\n  \"train_file\": " +
-       json_quote(d.train_file) + ",\n  \"dev_file\": " + json_quote(d.dev_file) +
+  j += "],\n  \"checkpoint_in\": " + json_quote(cfg_.ckpt) + ",\n  \"data_dir\": " +
+       json_quote(d.data_dir) + ",\n  \"train_file\": " + json_quote(d.train_file) +
+       ",\n  \"dev_file\": " + json_quote(d.dev_file) +
        ",\n  \"carve\": " +
        (data_.carve_from.empty() ? "null" : str_cat("{\"from\": ", json_quote(data_.carve_from),
                                                    ", \"n_train\": ", d.carve_train,
@@ -128,13 +138,7 @@ void Finetuner::write_results(bool interrupted) const {
                model_->gpt().config().n_layer, ", \"d_model\": ", model_->gpt().config().d_model,
                ", \"parameters\": ", model_->params().count(), ", \"head_from_checkpoint\": ",
                model_->head_from_checkpoint() ? "true" : "false", "}\n}\n");
-  const std::string tmp = results_path_ + ".tmp";  // atomic: a reader never sees half a file
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j;
-    CHECK(out.good(), "cannot write ", tmp, ". HINT: is --out-dir writable?");
-  }
-  fs::rename(tmp, results_path_);
+  write_file_atomic(results_path_, j);  // a reader never sees half a file; a failed write throws
 }
 
 int Finetuner::report_nonfinite() const {
@@ -145,18 +149,21 @@ int Finetuner::report_nonfinite() const {
   return 3;
 }
 
-int Finetuner::save_interrupted(int epoch) const {
+int Finetuner::save_interrupted(int epoch, int sig) const {
   const std::string path = (fs::path(cfg_.out_dir) / "interrupted.bin").string();
   model_->save(path, save_meta(epoch, NAN));
   write_results(true);
-  std::cerr << "interrupted in epoch " << epoch << " after " << step_ << " steps; weights saved to "
-            << path << " (continue from them with --ckpt " << path << ")\n";
-  return 130;
+  std::cerr << "stopped by " << signal_name(sig) << " in epoch " << epoch << " after " << step_
+            << " steps; weights saved to " << path << " (continue from them with --ckpt " << path
+            << ")\n";
+  return StopSignals::exit_code(sig);
 }
 
 int Finetuner::run() {
-  auto prev_handler = std::signal(SIGINT, on_sigint);
-  std::ofstream(log_path_, std::ios::trunc);
+  {
+    std::ofstream log(log_path_, std::ios::trunc);  // a new run starts a new log
+    CHECK(log.good(), "cannot create ", log_path_, ". HINT: is --out-dir writable?");
+  }
   const GPTConfig& mc = model_->gpt().config();
   say(str_cat("task: ", data_.task.name, " (", data_.task.num_classes(), " classes), ",
               data_.train.size(), " train / ", data_.dev.size(), " dev examples; ", truncated_train_,
@@ -175,8 +182,14 @@ int Finetuner::run() {
   int code = 0;
   if (cfg_.epochs == 0) {  // evaluation only
     const double acc = evaluate();
-    say(str_cat("dev accuracy of the checkpoint: ", fmt("%.4f", acc)));
-    history_.push_back({0, NAN, acc, 0, 0});
+    if (StopSignals::requested() != 0) {  // a partial accuracy is not written anywhere
+      std::cerr << "stopped by " << signal_name(StopSignals::requested())
+                << " during the evaluation; nothing was written\n";
+      code = StopSignals::exit_code(StopSignals::requested());
+    } else {
+      say(str_cat("dev accuracy of the checkpoint: ", fmt("%.4f", acc)));
+      history_.push_back({0, NAN, acc, 0, 0});
+    }
   }
   for (int epoch = 1; epoch <= cfg_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -189,13 +202,13 @@ int Finetuner::run() {
       code = report_nonfinite();
       break;
     }
-    if (interrupt_flag().load()) {
-      code = save_interrupted(epoch);
+    if (StopSignals::requested() != 0) {
+      code = save_interrupted(epoch, StopSignals::requested());
       break;
     }
     const double acc = evaluate();
-    if (interrupt_flag().load()) {  // Ctrl-C during evaluation: the accuracy is partial
-      code = save_interrupted(epoch);
+    if (StopSignals::requested() != 0) {  // stopped during evaluation: the accuracy is partial
+      code = save_interrupted(epoch, StopSignals::requested());
       break;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -214,13 +227,27 @@ int Finetuner::run() {
                 step_ - steps_before, " steps in ", hms(seconds)));
     write_results(false);
   }
-  if (cfg_.epochs == 0) write_results(false);
-  std::signal(SIGINT, prev_handler);
-  interrupt_flag().store(false);
+  if (cfg_.epochs == 0 && code == 0) write_results(false);
+  StopSignals::request(0);  // handled: a later run in this process starts clean
   if (code == 0 && best_epoch_ > 0)
     say(str_cat("done: best dev accuracy ", fmt("%.4f", best_accuracy_), " at epoch ", best_epoch_,
                 "; checkpoint ", best_path_, ", results ", results_path_));
   return code;
+}
+
+std::unique_ptr<RunDirLock> claim_out_dir(const FinetuneConfig& cfg) {
+  check_out_dir(cfg.out_dir);
+  auto lock = std::make_unique<RunDirLock>(cfg.out_dir, "finetune");
+  // refuse_to_replace's rule in finetune's words: its HINT offers `--resume FILE`, which finetune
+  // does not have (a stopped run continues from its weights with --ckpt interrupted.bin).
+  for (const char* name : {"best.bin", "results.json"}) {
+    const std::string path = (fs::path(cfg.out_dir) / name).string();
+    std::error_code ec;
+    CHECK(cfg.overwrite || !fs::exists(path, ec), path, " already exists: an earlier fine-tuning "
+          "run wrote it, and this run would replace it. HINT: choose another --out-dir, or pass "
+          "--overwrite to replace that run's outputs");
+  }
+  return lock;
 }
 
 }  // namespace moe

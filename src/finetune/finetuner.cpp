@@ -19,11 +19,6 @@ namespace fs = std::filesystem;
 
 namespace moe {
 
-std::atomic<bool>& Finetuner::interrupt_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-
 static int64_t count_truncated(const std::vector<EncodedExample>& v) {
   return std::count_if(v.begin(), v.end(), [](const EncodedExample& e) { return e.truncated; });
 }
@@ -114,7 +109,7 @@ double Finetuner::train_epoch(int epoch) {
     ++step_;
     ++batches;
     ++in_window;
-    const bool interrupted = interrupt_flag().load();
+    const bool interrupted = StopSignals::requested() != 0;
     const bool log_now = step_ % cfg_.log_every == 0;
     if (log_now || end == n || interrupted) {  // read back: this waits for the step to finish
       if (stop_if_nonfinite()) return NAN;  // the caller stops; the bad update was not applied
@@ -170,7 +165,7 @@ double Finetuner::evaluate() {
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     progress("dev", end, n, NAN, elapsed, end == n);
-    if (interrupt_flag().load()) break;  // run() saves and exits; the accuracy is not used
+    if (StopSignals::requested() != 0) break;  // run() saves and exits; the accuracy is unused
   }
   return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
 }

@@ -11,21 +11,26 @@
 // program's --device; the default is the CPU). A training step reads nothing back: the loss is
 // summed on the device and AdamW skips a non-finite step there (optim/adamw.h). The host reads the
 // loss window, the gradient norm, the aux loss and the optimizer's non-finite flag at --log-every
-// steps and at the end of an epoch (or on Ctrl-C); evaluation reads each batch's (B, K) logits.
+// steps and at the end of an epoch (or on a stop request); evaluation reads each batch's (B, K)
+// logits.
 // A non-finite step is therefore noticed up to --log-every steps late; those steps changed
 // nothing (the optimizer skips every step from the bad one on), and no checkpoint is written
 // after it.
 //
 // Outputs in out_dir: best.bin (the best dev epoch, written atomically when dev accuracy
 // improves), results.json (written atomically after every epoch, see notes/finetune.md),
-// log.jsonl (one line per --log-every steps and per epoch), interrupted.bin (Ctrl-C).
+// finetune_log.jsonl (one line per --log-every steps and per epoch), interrupted.bin (stopped).
+// Every write is checked where it happens, so a full disk stops the run at the first write that
+// fails, naming the file (notes/design.md "Hardening", "Nothing lost").
+// Stopping: the loops poll StopSignals (io/run_dir.h): Ctrl-C and SIGTERM (a cluster's time
+// limit, `timeout`) both finish the step in flight and save. The program installs the handlers;
+// tests call StopSignals::request().
 // Exit codes of run(): 0 done, 3 non-finite loss or gradient (that update and later ones were
-// not applied; best.bin is kept, nothing else is written),
-// 130 interrupted (state saved to interrupted.bin).
+// not applied; best.bin is kept, nothing else is written), 130 (Ctrl-C) or 143 (SIGTERM): stopped,
+// state saved to interrupted.bin.
 // What it leaves out: gradient accumulation, early stopping, resuming an interrupted run (the
 // interrupted checkpoint can be given back as --ckpt to continue from its weights).
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +41,7 @@
 #include "finetune/classifier.h"
 #include "finetune/encode.h"
 #include "finetune/task_data.h"
+#include "io/run_dir.h"
 #include "optim/adamw.h"
 
 namespace moe {
@@ -48,7 +54,8 @@ struct FinetuneConfig {
   int batch_size = 16;
   double lr = 1e-4, warmup = 0.06, dropout = 0.1;
   uint64_t seed = 1;
-  std::string out_dir = "runs/finetune";
+  std::string out_dir = "runs/finetune";  // finetune.cpp: <ckpt dir>/finetune-<task> by default
+  bool overwrite = false;                 // --overwrite: replace an earlier run's outputs
   int log_every = 10;
   bool freeze_experts = false, freeze_router = false;
   double aux_loss_weight = 0.01;
@@ -82,7 +89,6 @@ class Finetuner {
   const std::vector<std::string>& frozen() const { return frozen_; }
   const std::string& best_path() const { return best_path_; }
   const std::string& results_path() const { return results_path_; }
-  static std::atomic<bool>& interrupt_flag();  // set by the SIGINT handler (or a test)
 
  private:
   void say(const std::string& s) const;
@@ -91,7 +97,8 @@ class Finetuner {
   void progress(const std::string& what, int64_t done, int64_t total, double loss, double elapsed,
                 bool force) const;
   void write_results(bool interrupted) const;
-  int save_interrupted(int epoch) const;  // interrupted.bin + results; returns 130
+  // interrupted.bin + results; returns the exit code for a stop by `sig` (130, 143).
+  int save_interrupted(int epoch, int sig) const;
   // Reads the optimizer's non-finite flag (a wait for the device); if a step was skipped, rewinds
   // step_ to the steps really applied and returns true.
   bool stop_if_nonfinite();
@@ -116,5 +123,11 @@ class Finetuner {
   mutable double last_progress_s_ = -1.0;
   bool progress_tty_ = false;
 };
+
+// What the program does with --out-dir before any work (notes/design.md "Hardening"):
+// check_out_dir (not empty, not a file or under one, writable), take the folder's lock (a second run there is refused), and refuse
+// to replace an earlier run's best.bin or results.json unless cfg.overwrite. The lock is held
+// until the returned object dies.
+std::unique_ptr<RunDirLock> claim_out_dir(const FinetuneConfig& cfg);
 
 }  // namespace moe

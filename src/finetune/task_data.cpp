@@ -1,18 +1,16 @@
-// task_data.cpp — task table, line reader (plain or .xz), jsonl/tsv record parsers, carving
-// (see task_data.h). SPEC §7; MANIFEST.md "What is missing, and what to do instead".
+// task_data.cpp — task table, jsonl/tsv record parsers, carving, the data folder's default
+// files (see task_data.h). SPEC §7; MANIFEST.md "What is missing, and what to do instead".
 #include "finetune/task_data.h"
 
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 
 #include "core/check.h"
 #include "core/rng.h"
 #include "io/json.h"
+#include "io/text_io.h"
 
 namespace fs = std::filesystem;
 
@@ -49,20 +47,11 @@ int parse_label(const TaskInfo& task, const std::string& raw, const std::string&
   }
   std::string accepted;
   for (int k = 0; k < task.num_classes(); ++k)
-    accepted += str_cat(k ? ", " : "", task.labels[k], " (or ", k, ")");
+    accepted += str_cat(k ? ", " : "", task.labels[k],  // SST-2's labels are their numbers
+                        task.labels[k] == std::to_string(k) ? "" : str_cat(" (or ", k, ")"));
   CHECK(false, where, ": label '", raw, "' is not a ", task.name, " label. HINT: accepted: ",
         accepted, task.kind == TaskKind::MNLI ? ", and - for 'no gold label' (skipped)" : "");
   return kSkip;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // ---- JSON lines ---------------------------------------------------------------------------
@@ -90,8 +79,15 @@ std::string json_label_text(const Json& obj, const std::vector<std::string>& nam
     if (!v) continue;
     if (v->is_string()) return v->as_string();
     if (v->is_bool()) return v->as_bool() ? "true" : "false";
-    if (v->is_number() && v->as_number() == static_cast<int64_t>(v->as_number()))
-      return std::to_string(static_cast<int64_t>(v->as_number()));
+    if (v->is_number()) {
+      // Cast only a whole number far inside int64's range: converting 1e300 (or 2^63) to an
+      // integer is undefined behaviour. Any other number keeps its JSON spelling, which matches
+      // no label, so parse_label rejects it naming the value and the accepted labels.
+      const double x = v->as_number();
+      if (std::fabs(x) < 1e15 && x == std::floor(x))
+        return std::to_string(static_cast<int64_t>(x));
+      return json_number(x);
+    }
     CHECK(false, where, ": label field \"", n, "\" must be a string, boolean or integer, got ",
           v->kind_name());
   }
@@ -192,58 +188,38 @@ TaskInfo task_info(const std::string& name) {
   return {};
 }
 
-void for_each_line(const std::string& path,
-                   const std::function<void(const std::string&, int64_t)>& fn) {
-  CHECK(fs::is_regular_file(path), "cannot open ", path,
-        ": no such file. HINT: check --train-file / --dev-file");
-  const bool xz = ends_with(path, ".xz");
-  FILE* f = xz ? popen(("xz -dc " + shell_quote(path)).c_str(), "r") : std::fopen(path.c_str(), "rb");
-  CHECK(f != nullptr, "cannot open ", path, xz ? " through `xz -dc`" : "");
-  char* buf = nullptr;
-  size_t cap = 0;
-  int64_t no = 0;
-  try {
-    for (ssize_t n; (n = getline(&buf, &cap, f)) >= 0;) {
-      std::string line(buf, static_cast<size_t>(n));
-      if (!line.empty() && line.back() == '\n') line.pop_back();
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      fn(line, ++no);
-    }
-  } catch (...) {
-    std::free(buf);
-    if (xz) pclose(f); else std::fclose(f);
-    throw;
-  }
-  std::free(buf);
-  if (!xz) { std::fclose(f); return; }
-  const int status = pclose(f);
-  CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "`xz -dc ", path,
-        "` failed (exit status ", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-        "). HINT: is the xz tool installed (127 = not found)? Test the file with `xz -t ", path, "`");
-}
-
 TaskFile read_task_file(const TaskInfo& task, const std::string& path) {
   TaskFile out;
   out.path = path;
   const FieldNames names = field_names(task.kind);
-  // One pass (an .xz file is decompressed once): the first non-blank line decides the format.
+  // read_text_file drops a UTF-8 byte-order mark (Windows editors write one): the first header
+  // or record reads as if it were not there.
+  const std::vector<std::string> lines = split_lines(read_text_file(path));
+  // The first non-blank line decides the format: '{' is JSON lines, anything else a TSV header.
   enum { UNKNOWN, JSONL, TSV } format = UNKNOWN;
   TsvColumns cols;
-  for_each_line(path, [&](const std::string& line, int64_t no) {
+  int64_t header_line = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const int64_t no = static_cast<int64_t>(i) + 1;
     const size_t at = line.find_first_not_of(" \t");
-    if (at == std::string::npos) return;  // blank lines carry no record
+    if (at == std::string::npos) continue;  // blank lines carry no record
+    const std::string where = where_str(path, no);
     if (format == UNKNOWN) {
       format = line[at] == '{' ? JSONL : TSV;
       if (format == TSV) {  // the first line of a TSV is its header
-        cols = tsv_columns(names, line, str_cat(path, ":", no));
-        return;
+        cols = tsv_columns(names, line, where);
+        header_line = no;
+        continue;
       }
     }
-    const std::string where = str_cat(path, ":", no);
     if (format == JSONL) add_json_record(task, names, line, where, no, &out);
     else add_tsv_record(task, names, cols, line, where, no, &out);
-  });
-  CHECK(format != UNKNOWN, path, " is empty. HINT: expected JSON lines or a TSV with a header row");
+  }
+  CHECK(format != UNKNOWN, path, " is empty (no record). HINT: expected JSON lines or a TSV with "
+        "a header row; check that the file was copied whole");
+  CHECK(out.records > 0, path, " has a header row (line ", header_line, ") but no records. HINT: "
+        "a TSV needs one example per line after its header; check that the file was copied whole");
   CHECK(!out.examples.empty(), path, " holds no labelled ", task.name, " example (", out.records,
         " records, ", out.skipped_no_gold, " without a gold label)");
   return out;
@@ -289,43 +265,91 @@ static void apply_limit(std::vector<Example>* v, int64_t limit, const char* what
   v->resize(static_cast<size_t>(limit));
 }
 
+// `rel` under the data folder (or its .xz), or a CHECK failure naming the file, --data-dir and
+// the file flags that replace it.
+static std::string data_folder_file(const FinetuneDataConfig& c, const TaskInfo& task,
+                                    const std::string& rel, const char* what) {
+  const std::string path = (fs::path(c.data_dir) / rel).string();
+  std::error_code ec;
+  CHECK(fs::is_regular_file(path, ec) || fs::is_regular_file(path + ".xz", ec), task.name, " ",
+        what, " file: neither ", path, " nor ", path, ".xz exists (no --train-file or --dev-file "
+        "was given, so finetune reads the data folder, --data-dir ", c.data_dir, "). HINT: point "
+        "--data-dir at the folder that ../shared/data/MANIFEST.md describes, or give the files: ",
+        files_hint(task.kind));
+  return resolve_data_file(path, str_cat(task.name, " ", what, " file"));
+}
+
+// With neither file given, the task's files in the data folder (see task_data.h); a note says
+// which, and for BoolQ that the train part is carved by default. A carve of SST-2 or MNLI needs
+// the one file named, so it gets no defaults (the check in prepare_task_data explains).
+static void use_default_files(const TaskInfo& task, FinetuneDataConfig* c,
+                              std::vector<std::string>* notes) {
+  if (!c->train_file.empty() || !c->dev_file.empty() || c->data_dir.empty()) return;
+  if (c->carve_train > 0 && task.kind != TaskKind::BoolQ) return;
+  switch (task.kind) {
+    case TaskKind::SST2:
+      c->train_file = data_folder_file(*c, task, "sst2/train.tsv", "train");
+      c->dev_file = data_folder_file(*c, task, "sst2/dev.tsv", "dev");
+      break;
+    case TaskKind::MNLI:
+      c->train_file = data_folder_file(*c, task, "mnli/dev_mismatched.jsonl", "train");
+      c->dev_file = data_folder_file(*c, task, "mnli/dev_matched.jsonl", "dev");
+      break;
+    case TaskKind::BoolQ:
+      c->dev_file = data_folder_file(*c, task, "boolq/dev.jsonl", "dev");
+      break;
+  }
+  const std::string train = c->train_file.empty() ? "" : "train " + c->train_file + ", ";
+  notes->push_back(str_cat("no --train-file or --dev-file: reading the data folder (--data-dir ",
+                           c->data_dir, "): ", train, "dev ", c->dev_file));
+  if (task.kind == TaskKind::BoolQ && c->carve_train == 0) {
+    c->carve_train = kBoolqDefaultCarve;
+    notes->push_back(str_cat("BoolQ has no train split in the data folder: --carve-train ",
+                             kBoolqDefaultCarve, " (the default when no file is given)"));
+  }
+}
+
 FinetuneData prepare_task_data(const FinetuneDataConfig& cfg) {
   FinetuneData d;
   d.task = task_info(cfg.task);
-  const bool has_train = !cfg.train_file.empty(), has_dev = !cfg.dev_file.empty();
-  if (cfg.carve_train > 0) {
+  FinetuneDataConfig c = cfg;
+  use_default_files(d.task, &c, &d.notes);
+  const bool has_train = !c.train_file.empty(), has_dev = !c.dev_file.empty();
+  if (c.carve_train > 0) {
     CHECK(has_train != has_dev, "--carve-train splits ONE file into train and dev, but ",
           has_train ? "both --train-file and --dev-file were" : "neither --train-file nor --dev-file was",
           " given. HINT: ", files_hint(d.task.kind));
-    TaskFile f = read_task_file(d.task, has_train ? cfg.train_file : cfg.dev_file);
-    carve_split(f.examples, cfg.carve_train, cfg.carve_seed, &d.train, &d.dev);
+    TaskFile f = read_task_file(d.task, has_train ? c.train_file : c.dev_file);
+    carve_split(f.examples, c.carve_train, c.carve_seed, &d.train, &d.dev);
     d.skipped_no_gold = f.skipped_no_gold;
     d.carve_from = f.path;
     d.notes.push_back(str_cat("no separate train split: carved ", d.train.size(), " train / ",
                               d.dev.size(), " dev examples out of ", f.path,
-                              " by a seeded shuffle (--carve-train ", cfg.carve_train,
-                              ", --carve-seed ", cfg.carve_seed, ")"));
+                              " by a seeded shuffle (--carve-train ", c.carve_train,
+                              ", --carve-seed ", c.carve_seed, ")"));
   } else {
     CHECK(has_train && has_dev, "fine-tuning needs --train-file and --dev-file (or one file with "
           "--carve-train N). HINT: ", files_hint(d.task.kind));
-    CHECK(!fs::equivalent(cfg.train_file, cfg.dev_file), "--train-file and --dev-file are the same "
-          "file (", cfg.train_file, "): dev accuracy would be measured on training data. HINT: "
-          "give one file with --carve-train N to split it");
-    TaskFile tr = read_task_file(d.task, cfg.train_file);
-    TaskFile dv = read_task_file(d.task, cfg.dev_file);
+    std::error_code ec;  // a missing file is reported by the reader, naming it
+    CHECK(!fs::equivalent(c.train_file, c.dev_file, ec), "--train-file and --dev-file are the "
+          "same file (", c.train_file, "): dev accuracy would be measured on training data. "
+          "HINT: give one file with --carve-train N to split it");
+    TaskFile tr = read_task_file(d.task, c.train_file);
+    TaskFile dv = read_task_file(d.task, c.dev_file);
     d.train = std::move(tr.examples);
     d.dev = std::move(dv.examples);
     d.skipped_no_gold = tr.skipped_no_gold + dv.skipped_no_gold;
-    const std::string trn = fs::path(cfg.train_file).filename().string();
+    const std::string trn = fs::path(c.train_file).filename().string();
     if (d.task.kind == TaskKind::MNLI && trn.find("mismatched") != std::string::npos)
       d.notes.push_back("MNLI has no train split here (MANIFEST.md): training on dev_mismatched (" +
-                        cfg.train_file + "), evaluating on dev_matched (" + cfg.dev_file + ")");
+                        c.train_file + "), evaluating on dev_matched (" + c.dev_file + ")");
   }
   if (d.skipped_no_gold > 0)
     d.notes.push_back(str_cat("skipped ", d.skipped_no_gold,
                               " records whose gold label is '-' (no annotator consensus)"));
-  apply_limit(&d.train, cfg.limit_train, "train", &d);
-  apply_limit(&d.dev, cfg.limit_dev, "dev", &d);
+  apply_limit(&d.train, c.limit_train, "train", &d);
+  apply_limit(&d.dev, c.limit_dev, "dev", &d);
+  d.used = c;
   return d;
 }
 

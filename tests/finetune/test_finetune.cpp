@@ -1,11 +1,12 @@
 // End-to-end tests of fine-tuning (SPEC §7): a tiny random model learns a synthetic task in the
 // SST-2 file format to > 95% dev accuracy; runs are deterministic by seed; the best checkpoint
 // reloads to the same accuracy; mismatched checkpoints give clear errors; freezing freezes;
-// Ctrl-C saves and returns 130; a non-finite loss stops with 3 and updates nothing.
+// Ctrl-C saves and returns 130, SIGTERM 143; a non-finite loss stops with 3 and updates nothing.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -198,10 +199,10 @@ TEST(Finetune, InterruptSavesAndReturns130) {
   Fixture f = make_fixture("interrupt", 64, 16);
   FinetuneConfig c = base_config(f);
   Finetuner ft(c);
-  Finetuner::interrupt_flag().store(true);  // as if Ctrl-C came during the first step
+  StopSignals::request(SIGINT);  // as if Ctrl-C came during the first step
   EXPECT_EQ(ft.run(), 130);
   EXPECT_EQ(ft.steps_done(), 1);
-  EXPECT_FALSE(Finetuner::interrupt_flag().load()) << "run() clears the flag on the way out";
+  EXPECT_EQ(StopSignals::requested(), 0) << "run() clears the request on the way out";
   EXPECT_TRUE(fs::exists(c.out_dir + "/interrupted.bin"));
   EXPECT_TRUE(parse_json(slurp(ft.results_path())).find("interrupted")->as_bool());
   Checkpoint saved = load_checkpoint(c.out_dir + "/interrupted.bin");
@@ -229,6 +230,28 @@ TEST(Finetune, NonFiniteLossStopsWithoutUpdating) {
   EXPECT_EQ(ft.steps_done(), 0);
   EXPECT_EQ(ft.model().params().get("head.weight").to_f32_vector(), before);
   EXPECT_FALSE(fs::exists(ft.best_path()));
+}
+
+// A cluster's time limit sends SIGTERM: the same save as Ctrl-C, with the shells' code 143.
+TEST(Finetune, SigtermSavesAndReturns143) {
+  Fixture f = make_fixture("sigterm", 32, 16);
+  FinetuneConfig c = base_config(f);
+  Finetuner ft(c);
+  StopSignals::request(SIGTERM);
+  EXPECT_EQ(ft.run(), 143);  // the step in flight finishes, then the run saves and stops
+  EXPECT_EQ(ft.steps_done(), 1);
+  EXPECT_EQ(StopSignals::requested(), 0);
+  EXPECT_TRUE(fs::exists(c.out_dir + "/interrupted.bin"));
+  EXPECT_FALSE(fs::exists(c.out_dir + "/best.bin")) << "no epoch finished";
+  EXPECT_TRUE(parse_json(slurp(ft.results_path())).find("interrupted")->as_bool());
+  // --epochs 0 (scoring only) stopped mid-way writes nothing: its accuracy would be partial.
+  FinetuneConfig score = base_config(f);
+  score.epochs = 0;
+  score.out_dir = f.dir + "/score";
+  Finetuner scorer(score);
+  StopSignals::request(SIGTERM);
+  EXPECT_EQ(scorer.run(), 143);
+  EXPECT_FALSE(fs::exists(scorer.results_path()));
 }
 
 // An MoE checkpoint (E = 4 experts in layer 1 of 2): the aux loss is defined and enters the loss,

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -191,7 +192,7 @@ TEST(FinetuneGpu, InterruptSavesACheckpointTheCpuLoads) {
   FinetuneConfig c = gpu_test_config(f, cuda(), "int");
   c.log_every = 100;
   Finetuner ft(c);
-  Finetuner::interrupt_flag().store(true);
+  StopSignals::request(SIGINT);
   EXPECT_EQ(ft.run(), 130);
   EXPECT_EQ(ft.steps_done(), 1);
   FinetuneConfig back = gpu_test_config(f, cpu(), "int-cpu");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <string>
@@ -220,4 +221,162 @@ TEST(PrepareTaskData, MissingFilesAndLimits) {
   EXPECT_EQ(d.train.size(), 2u);
   EXPECT_EQ(d.dev.size(), 3u);
   EXPECT_EQ(d.notes.size(), 2u);
+}
+
+// ---- notes/design.md "Hardening": BOMs, numeric labels out of range, empty and header-only files
+// ----------------
+
+namespace {
+// Writes `content` to a fresh file under the temp folder; returns its path.
+std::string temp_file(const std::string& name, const std::string& content) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "moe-gpt-ft-data";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / name).string();
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+const std::string kBom = "\xEF\xBB\xBF";
+}  // namespace
+
+// Windows editors and Excel save UTF-8 with a byte-order mark; the first record (or header) must
+// read as if it were not there.
+TEST(FinetuneData, Utf8BomIsAccepted) {
+  const std::string jsonl =
+      "{\"question\": \"is it\", \"passage\": \"It is.\", \"answer\": true}\n";
+  TaskFile j = read_task_file(task_info("boolq"), temp_file("bom.jsonl", kBom + jsonl));
+  ASSERT_EQ(j.examples.size(), 1u);
+  EXPECT_EQ(j.examples[0].text_a, "It is.");
+  EXPECT_EQ(j.examples[0].label, 1);
+  TaskFile t = read_task_file(task_info("sst2"),
+                              temp_file("bom.tsv", kBom + "sentence\tlabel\na fine film \t1\n"));
+  ASSERT_EQ(t.examples.size(), 1u);
+  EXPECT_EQ(t.examples[0].text_a, "a fine film ");
+  EXPECT_EQ(t.examples[0].line, 2);
+}
+
+// A JSON number label is cast to an integer only when it is a whole number in range: converting
+// 1e300 to int64 is undefined behaviour. Anything else is rejected naming the value and the line.
+TEST(FinetuneData, OutOfRangeNumericLabelsAreRejectedByValue) {
+  for (const char* label : {"1e300", "-1e300", "9.3e18", "9223372036854775808", "1.5"}) {
+    const std::string path =
+        temp_file("big-label.jsonl", "{\"sentence\": \"ok\", \"label\": 1}\n"
+                                     "{\"sentence\": \"x\", \"label\": " + std::string(label) + "}\n");
+    const std::string msg = error_of([&] { read_task_file(task_info("sst2"), path); });
+    EXPECT_HAS(msg, path + ":2: label '");
+    EXPECT_HAS(msg, "is not a sst2 label");
+  }
+  // whole numbers in range still work, in any spelling JSON allows
+  const std::string ok = temp_file("ok-label.jsonl", "{\"sentence\": \"x\", \"label\": 1.0}\n"
+                                                     "{\"sentence\": \"y\", \"label\": 0e5}\n");
+  TaskFile f = read_task_file(task_info("sst2"), ok);
+  ASSERT_EQ(f.examples.size(), 2u);
+  EXPECT_EQ(f.examples[0].label, 1);
+  EXPECT_EQ(f.examples[1].label, 0);
+}
+
+TEST(FinetuneData, EmptyAndHeaderOnlyFilesNameTheFile) {
+  for (const std::string& content : {std::string(), std::string("\n \n\t\n"), kBom, kBom + "\n"}) {
+    const std::string path = temp_file("empty.tsv", content);
+    const std::string msg = error_of([&] { read_task_file(task_info("sst2"), path); });
+    EXPECT_HAS(msg, path + " is empty");
+  }
+  for (const std::string& header : {std::string("sentence\tlabel\n"), kBom + "sentence\tlabel",
+                                    std::string("sentence\tlabel\n\n\n")}) {
+    const std::string path = temp_file("header-only.tsv", header);
+    const std::string msg = error_of([&] { read_task_file(task_info("sst2"), path); });
+    EXPECT_HAS(msg, path + " has a header row (line 1) but no records");
+  }
+}
+
+// ---- notes/design.md "Hardening": finetune finds its data (default files from --data-dir)
+// -----------------------
+
+namespace {
+// A data folder laid out as ../shared/data (MANIFEST.md), holding the fixtures as its task files;
+// SST-2's train file is the compressed one, as there.
+std::string fixture_data_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("moe-gpt-ft-datadir-" + name);
+  fs::remove_all(dir);
+  for (const char* task : {"sst2", "mnli", "boolq"}) fs::create_directories(dir / task);
+  fs::copy_file(kDir + "sst2.tsv.xz", dir / "sst2/train.tsv.xz");
+  fs::copy_file(kDir + "sst2.tsv", dir / "sst2/dev.tsv");
+  fs::copy_file(kDir + "mnli_multinli.jsonl", dir / "mnli/dev_mismatched.jsonl");
+  fs::copy_file(kDir + "mnli.jsonl", dir / "mnli/dev_matched.jsonl");
+  return dir.string();
+}
+
+std::string all_notes(const FinetuneData& d) {
+  std::string all;
+  for (const std::string& n : d.notes) all += n + "\n";
+  return all;
+}
+}  // namespace
+
+TEST(PrepareTaskData, DefaultFilesFromTheDataFolder) {
+  const std::string data = fixture_data_dir("defaults");
+  FinetuneDataConfig c;
+  c.task = "sst2";
+  c.data_dir = data;
+  FinetuneData d = prepare_task_data(c);
+  EXPECT_EQ(d.used.train_file, data + "/sst2/train.tsv.xz");  // found in its compressed form
+  EXPECT_EQ(d.used.dev_file, data + "/sst2/dev.tsv");
+  EXPECT_EQ(d.train.size(), 4u);
+  EXPECT_EQ(d.dev.size(), 4u);
+  EXPECT_HAS(all_notes(d), "reading the data folder (--data-dir " + data + ")");
+  // MNLI: trains on dev_mismatched, scores dev_matched, and says so
+  c.task = "mnli";
+  d = prepare_task_data(c);
+  EXPECT_EQ(d.used.train_file, data + "/mnli/dev_mismatched.jsonl");
+  EXPECT_EQ(d.used.dev_file, data + "/mnli/dev_matched.jsonl");
+  EXPECT_EQ(d.train.size(), 3u);
+  EXPECT_HAS(all_notes(d), "training on dev_mismatched");
+  // Files given on the command line win: one file alone gets no default partner.
+  c.task = "sst2";
+  c.train_file = kDir + "sst2.tsv";
+  EXPECT_HAS(error_of([&] { prepare_task_data(c); }), "needs --train-file and --dev-file");
+  // A carve of SST-2 needs the one file named: no defaults, the carve rule explains.
+  c.train_file.clear();
+  c.carve_train = 2;
+  EXPECT_HAS(error_of([&] { prepare_task_data(c); }), "neither --train-file nor --dev-file");
+}
+
+TEST(PrepareTaskData, BoolqCarvesItsTrainPartByDefault) {
+  const std::string data = fixture_data_dir("boolq");
+  {
+    std::ofstream out(data + "/boolq/dev.jsonl");
+    for (int i = 0; i < kBoolqDefaultCarve + 30; ++i)
+      out << "{\"question\": \"q" << i << "\", \"passage\": \"p\", \"answer\": "
+          << (i % 3 ? "true" : "false") << "}\n";
+  }
+  FinetuneDataConfig c;
+  c.task = "boolq";
+  c.data_dir = data;
+  FinetuneData d = prepare_task_data(c);
+  EXPECT_EQ(static_cast<int64_t>(d.train.size()), kBoolqDefaultCarve);
+  EXPECT_EQ(d.dev.size(), 30u);
+  EXPECT_EQ(d.used.carve_train, kBoolqDefaultCarve);
+  EXPECT_EQ(d.carve_from, data + "/boolq/dev.jsonl");
+  EXPECT_HAS(all_notes(d), "(the default when no file is given)");
+  c.carve_train = 100;  // a --carve-train of the user's own is kept
+  d = prepare_task_data(c);
+  EXPECT_EQ(d.train.size(), 100u);
+  EXPECT_EQ(all_notes(d).find("the default when no file is given"), std::string::npos);
+}
+
+TEST(PrepareTaskData, AMissingDefaultFileNamesItAndTheDataDir) {
+  const std::string data =
+      (std::filesystem::temp_directory_path() / "moe-gpt-ft-datadir-empty").string();
+  std::filesystem::create_directories(data);
+  FinetuneDataConfig c;
+  c.data_dir = data;
+  c.task = "sst2";
+  std::string msg = error_of([&] { prepare_task_data(c); });
+  EXPECT_HAS(msg, data + "/sst2/train.tsv");
+  EXPECT_HAS(msg, "--data-dir " + data);
+  EXPECT_HAS(msg, "--train-file");
+  c.task = "boolq";
+  msg = error_of([&] { prepare_task_data(c); });
+  EXPECT_HAS(msg, data + "/boolq/dev.jsonl");
+  EXPECT_HAS(msg, "--carve-train 2270");
 }
