@@ -6,7 +6,9 @@
 //   ./train --help               every flag with its default and accepted values
 //
 // A thin main: parse flags -> print the effective configuration -> build -> train -> exit code.
-// Exit codes: 0 done, 1 bad input (message on stderr), 3 non-finite loss, 130 interrupted (saved).
+// Exit codes: 0 done, 1 bad input or a failed write (message on stderr), 3 non-finite loss or
+// state (nothing saved), 130 Ctrl-C and 143 SIGTERM (the run saved a checkpoint first).
+#include <csignal>
 #include <iostream>
 
 #include "core/device.h"
@@ -18,6 +20,9 @@
 
 int main(int argc, char** argv) {
   using namespace moe;
+  // Past a file-size limit (ulimit -f) a write would raise SIGXFSZ, which kills the process
+  // without a word; ignored, the write fails instead and the message names the file.
+  std::signal(SIGXFSZ, SIG_IGN);
   return run_program(argc, argv, PROG_TRAIN, [](const Flags& flags) {
     TrainConfig cfg = train_config_from_flags(flags);
     cfg.device = program_device(flags);

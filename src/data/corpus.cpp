@@ -1,11 +1,12 @@
 // corpus.cpp — corpus file listing, chunked encoding with progress, and the token cache
 // (SPEC §5; the cache format is documented in corpus.h).
 //
-// Left out: reading compressed files, memory-mapping, parallel encoding (the tokenizer is the
-// bottleneck and runs on one thread; the cache makes that a one-time cost).
+// Left out: memory-mapping, parallel encoding (the tokenizer is the bottleneck and runs on one
+// thread; the cache makes that a one-time cost).
 #include "data/corpus.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <system_error>
 
 #include "core/check.h"
+#include "io/text_io.h"
 
 namespace moe {
 namespace fs = std::filesystem;
@@ -31,27 +33,13 @@ bool is_hidden(const fs::path& p) {
   return !name.empty() && name[0] == '.';
 }
 
-// A token cache left inside the corpus directory must not be read back as text.
-bool starts_with_cache_magic(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  char buf[sizeof(kMagic)] = {};
-  in.read(buf, sizeof(buf));
-  return in.gcount() == static_cast<std::streamsize>(sizeof(buf)) &&
-         std::memcmp(buf, kMagic, sizeof(buf)) == 0;
+// What a directory contributes: text files only, so that an index, a README or a token cache
+// lying next to the books is never trained on.
+bool is_corpus_name(const std::string& path) {
+  return str_ends_with(path, ".txt") || str_ends_with(path, ".txt.xz");
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-void check_not_compressed(const fs::path& p) {
-  CHECK(!ends_with(p.string(), ".xz"), "corpus file ", p.string(),
-        " is xz-compressed and cannot be read directly. HINT: decompress with: xz -dk ",
-        p.string(), "  (then pass the file without .xz, or its directory)");
-}
-
-// All regular files below `dir`, hidden entries pruned, in sorted path order.
+// All regular *.txt / *.txt.xz files below `dir`, hidden entries pruned, in sorted path order.
 std::vector<fs::path> walk_directory(const fs::path& dir) {
   std::vector<fs::path> found;
   std::error_code ec;
@@ -65,7 +53,7 @@ std::vector<fs::path> walk_directory(const fs::path& dir) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file()) found.push_back(it->path());
+    if (it->is_regular_file() && is_corpus_name(it->path().string())) found.push_back(it->path());
   }
   std::sort(found.begin(), found.end());
   return found;
@@ -80,32 +68,42 @@ std::vector<std::string> list_text_files(const std::string& path) {
   CHECK(fs::exists(st), "corpus path ", path,
         " does not exist. HINT: check the spelling, or pass a text file or a directory of them");
   std::vector<fs::path> candidates;
-  if (fs::is_directory(st)) {
+  const bool is_dir = fs::is_directory(st);
+  if (is_dir) {
     candidates = walk_directory(root);
   } else {
     CHECK(fs::is_regular_file(st), "corpus path ", path,
           " is neither a regular file nor a directory. HINT: pass a text file or a directory");
-    check_not_compressed(root);
     candidates.push_back(root);
   }
   std::vector<std::string> files;
   for (const fs::path& p : candidates) {
-    if (ends_with(p.string(), ".xz")) {
-      const fs::path twin = p.parent_path() / p.stem();  // FILE.xz -> FILE
-      if (fs::exists(twin)) continue;                    // already decompressed next to it
-      check_not_compressed(p);
-    }
+    // FILE.txt.xz next to FILE.txt: the same text twice; the plain twin is read.
+    if (is_dir && str_ends_with(p.string(), ".xz") && fs::exists(p.parent_path() / p.stem()))
+      continue;
     std::ifstream probe(p, std::ios::binary);
     CHECK(probe.good(), "cannot open corpus file ", p.string(),
           " for reading. HINT: check its permissions");
-    if (starts_with_cache_magic(p)) continue;
     if (fs::file_size(p, ec) == 0 || ec) continue;
     files.push_back(p.string());
   }
   CHECK(!files.empty(), "corpus path ", path, " contains no non-empty text file (",
-        candidates.size(), " file(s) looked at; hidden files and token caches are skipped).",
-        " HINT: point it at a .txt file or a directory of them");
+        candidates.size(), " *.txt / *.txt.xz file(s) looked at; hidden and empty files are "
+        "skipped). HINT: point it at a .txt or .txt.xz file or a directory of them");
   return files;
+}
+
+std::string describe_file_list(const std::vector<std::string>& files) {
+  const size_t n = files.size(), head = 8, tail = 2;
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (n > head + tail && i == head) {
+      out += str_cat("\n  ... ", n - head - tail, " more ...");
+      i = n - tail;
+    }
+    out += (out.empty() ? "  " : "\n  ") + files[i];
+  }
+  return out;
 }
 
 uint64_t source_fingerprint(const std::vector<std::string>& files) {
@@ -128,20 +126,6 @@ uint64_t source_fingerprint(const std::vector<std::string>& files) {
 }
 
 namespace {
-
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  CHECK(in.good(), "cannot open corpus file ", path,
-        ". HINT: check that it exists and is readable");
-  std::string text;
-  in.seekg(0, std::ios::end);
-  text.resize(static_cast<size_t>(in.tellg()));
-  in.seekg(0, std::ios::beg);
-  in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  CHECK(in.gcount() == static_cast<std::streamsize>(text.size()), "short read from corpus file ",
-        path, " (", in.gcount(), " of ", text.size(), " bytes). HINT: is it being written to?");
-  return text;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -195,16 +179,21 @@ std::vector<int32_t> encode_text_files(const std::vector<std::string>& files,
                                        const BpeTokenizer& tokenizer, const LogFn& log,
                                        size_t chunk_bytes) {
   CHECK(chunk_bytes > 0, "encode_text_files: chunk_bytes must be positive. HINT: use the default");
+  // Sizes on disk first; an .xz file's share becomes its text size once it is read, so the
+  // progress total is exact for the file being encoded and an estimate for those after it.
+  std::vector<double> disk(files.size(), 0.0);
   double total = 0;
-  for (const std::string& f : files) {
+  for (size_t i = 0; i < files.size(); ++i) {
     std::error_code ec;
-    total += static_cast<double>(fs::file_size(f, ec));
+    disk[i] = static_cast<double>(fs::file_size(files[i], ec));
+    total += disk[i];
   }
   Progress progress{log, total};
   const int32_t eos = tokenizer.eos_id();
   std::vector<int32_t> tokens;
-  for (const std::string& f : files) {
-    const std::string text = read_whole_file(f);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string text = read_text_file(files[i]);  // .xz decompressed, BOM dropped
+    progress.total_bytes += static_cast<double>(text.size()) - disk[i];
     if (text.empty()) continue;
     encode_in_chunks(text, tokenizer, chunk_bytes, progress, tokens);
     // A file ends a document: make the stream end in an empty line (</s></s>).
@@ -215,9 +204,10 @@ std::vector<int32_t> encode_text_files(const std::vector<std::string>& files,
   }
   if (log) {
     const double t = seconds_since(progress.start);
-    log(str_cat("encoded ", files.size(), " file(s), ", megabytes(total), " -> ", tokens.size(),
-                " tokens in ", static_cast<int>(t * 10) / 10.0, " s (",
-                megabytes(total / std::max(t, 1e-9)), "/s)"));
+    const double text_bytes = progress.total_bytes;
+    log(str_cat("encoded ", files.size(), " file(s), ", megabytes(text_bytes), " -> ",
+                tokens.size(), " tokens in ", static_cast<int>(t * 10) / 10.0, " s (",
+                megabytes(text_bytes / std::max(t, 1e-9)), "/s)"));
   }
   return tokens;
 }
@@ -274,20 +264,21 @@ void write_token_cache(const std::string& cache_path, const std::vector<int32_t>
   const fs::path parent = fs::path(cache_path).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
   const std::string tmp = temp_name_for(cache_path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    CHECK(out.good(), "cannot create token cache file ", tmp,
-          ". HINT: check that the directory is writable, or pass another cache path");
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(tokens.data()),
-              static_cast<std::streamsize>(tokens.size() * sizeof(int32_t)));
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      fs::remove(tmp, ec);
-      CHECK(false, "writing token cache ", tmp, " failed. HINT: is the disk full?");
-    }
-  }
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  CHECK(f != nullptr, "cannot create token cache file ", tmp, ": ", std::strerror(errno),
+        ". HINT: check that --cache-dir is writable, or pass another one");
+  // Every write is checked, and the close too (a full disk may only show there); on failure the
+  // temporary is removed, so no empty or partial cache file is left behind.
+  errno = 0;
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  ok = ok && std::fwrite(tokens.data(), sizeof(int32_t), tokens.size(), f) == tokens.size();
+  ok = std::fflush(f) == 0 && ok;
+  const int err = errno;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) fs::remove(tmp, ec);
+  CHECK(ok, "cannot write the token cache ", cache_path, " (writing ", tmp, " failed: ",
+        err != 0 ? std::strerror(err) : "write error", "). HINT: the disk may be full (check "
+        "with df); nothing was left behind, and --cache-dir can point elsewhere");
   fs::rename(tmp, cache_path, ec);
   if (ec) fs::remove(tmp, ec);
   CHECK(!ec, "cannot rename ", tmp, " to ", cache_path, ": ", ec.message(),

@@ -1,6 +1,8 @@
 // corpus.h — from text files on disk to one token stream, with a binary token cache (SPEC §5).
 //
-// A corpus is a file or a directory of text files. Each file is encoded with
+// A corpus is a file or a directory of text files, plain or xz-compressed (read through
+// io/text_io.h, the one text reader of the three programs; a UTF-8 BOM is dropped). Each file is
+// encoded with
 // BpeTokenizer::encode_document (every line ends in </s>, an empty line adds an extra </s>), and
 // the files are concatenated in sorted path order. A file boundary counts as a document boundary:
 // if a file does not already end with an empty line, one </s> is appended so that the stream
@@ -20,9 +22,8 @@
 // cache under the real name; a cache that is nevertheless truncated or stale is rebuilt, with the
 // reason logged.
 //
-// Left out: compressed input (.xz is refused with the command that decompresses it; we do not
-// link liblzma), memory-mapping the cache (it is read into a vector; 30M tokens are 120 MB),
-// sharding the cache across ranks.
+// Left out: other compressions (.gz, .bz2), memory-mapping the cache (it is read into a vector;
+// 30M tokens are 120 MB), sharding the cache across ranks.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,12 +38,16 @@ namespace moe {
 // Receives one human-readable line (no trailing newline). An empty function means "be quiet".
 using LogFn = std::function<void(const std::string&)>;
 
-// A file -> {file}. A directory -> every regular file below it, recursively, sorted by path,
-// skipping hidden files and directories (names starting with '.'), token-cache files, and
-// FILE.xz when FILE sits next to it (the decompressed twin is used). Throws moe::Error (with a
-// HINT) when the path is missing or unreadable, when a .xz file has no decompressed twin, or when
-// no non-empty file is found.
+// A file -> {file}, whatever its name (the user chose it; `.xz` is decompressed). A directory ->
+// its `*.txt` and `*.txt.xz` files, recursively, sorted by path, skipping hidden files and
+// directories (names starting with '.'), empty files, and FILE.txt.xz when FILE.txt sits next to
+// it (the decompressed twin is used). Other files (an index.tsv, a README) are not text of the
+// corpus. Throws moe::Error (with a HINT) when the path is missing or unreadable, or when no
+// non-empty text file is found.
 std::vector<std::string> list_text_files(const std::string& path);
+// The files of a listing for the log: every path when there are few, else the first and last few
+// and how many lie between.
+std::string describe_file_list(const std::vector<std::string>& files);
 
 // 64-bit FNV-1a over each file's absolute path, size and modification time: changes when any
 // file is edited, touched, added, removed or renamed.

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <set>
 
@@ -511,7 +512,7 @@ const Tensor& Checkpoint::get_tensor(const std::string& name) const {
   // CHECK evaluates its message only on failure, so the name list costs nothing on success.
   CHECK(it != tensors.end(), "no tensor '", name, "' ", where_from(*this), "; it holds: ",
         names_preview(tensors), ". HINT: was it written for a different model (--model, ",
-        "--n-layer, --n-expert)?");
+        "--n-layer, --d-model, --moe-experts, --moe-freq)?");
   return it->second;
 }
 
@@ -524,22 +525,29 @@ void Checkpoint::add_tensor(const std::string& name, const Tensor& t) {
 }
 
 void check_meta_matches(const Checkpoint& ck, const std::string& path,
-                        const std::vector<std::pair<std::string, std::string>>& expected) {
+                        const std::vector<std::pair<std::string, std::string>>& expected,
+                        const std::function<std::string(const std::string&)>& flag_of) {
   auto shown = [](const std::string& v) { return v.empty() ? std::string("(empty)") : v; };
-  std::string mismatches;
+  std::string mismatches, resume_with;
   for (const auto& kv : expected) {
-    if (!ck.has_meta(kv.first)) {
-      mismatches += str_cat("\n  ", kv.first, ": checkpoint has no value, this run has ",
-                            shown(kv.second));
-    } else if (ck.get_meta(kv.first) != kv.second) {
-      mismatches += str_cat("\n  ", kv.first, ": checkpoint has ", shown(ck.get_meta(kv.first)),
-                            ", this run has ", shown(kv.second));
-    }
+    const bool has = ck.has_meta(kv.first);
+    if (has && ck.get_meta(kv.first) == kv.second) continue;
+    const std::string flag = flag_of ? flag_of(kv.first) : std::string();
+    mismatches += str_cat("\n  ", kv.first, ": checkpoint has ",
+                          has ? shown(ck.get_meta(kv.first)) : std::string("no value"),
+                          ", this run has ", shown(kv.second), flag.empty() ? "" : " (", flag,
+                          flag.empty() ? "" : ")");
+    // A flag that takes the value as is ("--n-layer") can be spelled out for the user.
+    if (has && flag.rfind("--", 0) == 0 && flag.find(' ') == std::string::npos)
+      resume_with += str_cat(" ", flag, " ", ck.get_meta(kv.first));
   }
   CHECK(mismatches.empty(), "checkpoint '", path, "' was written with a different ",
-        "configuration:", mismatches, "\nHINT: pass the same --model/--n-layer/--n-expert/... ",
-        "flags as the run that wrote it, or start a new run without --resume (or with a ",
-        "different --out-dir)");
+        "configuration:", mismatches, "\nHINT: ",
+        resume_with.empty() ? std::string("pass the flags of the run that wrote it (--model, "
+                                          "--n-layer, --d-model, --n-head, --seq-len, "
+                                          "--moe-experts, --moe-freq, ...)")
+                            : str_cat("resume with the checkpoint's values:", resume_with),
+        ", or start a new run without --resume (with --overwrite, or a different --out-dir)");
 }
 
 }  // namespace moe

@@ -1,5 +1,5 @@
-// checkpoint.h — the file a training run leaves behind and resumes from (DESIGN.md "Files users
-// keep").
+// checkpoint.h — the file a training run leaves behind and resumes from (notes/design.md "Files
+// users keep").
 //
 // A checkpoint is a generic container: an ordered list of key -> value strings ("meta": the model
 // configuration, the step, RNG and data-cursor state, a tokenizer fingerprint, ...) and an ordered
@@ -15,7 +15,8 @@
 // Guarantees:
 //   - save_checkpoint is atomic: it writes `path.tmp`, flushes and fsyncs it, then renames it over
 //     `path`. Whatever fails (disk full, a crash, a kill -9), `path` holds either the old complete
-//     file or the new complete file, never a mix (DESIGN.md: bad input never corrupts a checkpoint).
+//     file or the new complete file, never a mix (notes/design.md: bad input never corrupts a
+// checkpoint).
 //   - load_checkpoint never trusts a length it reads: every length is checked against the bytes
 //     left in the file before anything is allocated, so a corrupt file gives an error, not a
 //     crash or a 100 GB allocation. Every error message names the file.
@@ -25,6 +26,7 @@
 // with a clear message instead of writing a file no one else can read).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,9 +79,13 @@ Checkpoint load_checkpoint(const std::string& path);
 // For resuming: CHECK that, for every (key, value) in `expected`, the checkpoint has the key with
 // exactly that value. Keys of the checkpoint that are not in `expected` are ignored. On failure
 // one message lists every mismatching key, one per line, as
-//   "key: checkpoint has X, this run has Y"
+//   "key: checkpoint has X, this run has Y (--flag)"
 // followed by a HINT on how to resume or start afresh. `path` is only used in the message.
+// `flag_of` (optional) names the program flag that sets a key ("n-layer" -> "--n-layer", or a
+// phrase such as "the tokenizer: --bpe-dir, --vocab-size, --data"); the container itself knows no
+// flags. When a key's flag is a single "--name", the HINT spells out the checkpoint's values.
 void check_meta_matches(const Checkpoint& ck, const std::string& path,
-                        const std::vector<std::pair<std::string, std::string>>& expected);
+                        const std::vector<std::pair<std::string, std::string>>& expected,
+                        const std::function<std::string(const std::string&)>& flag_of = nullptr);
 
 }  // namespace moe

@@ -3,8 +3,11 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -33,7 +36,9 @@ static std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-static std::string read_xz(const std::string& path) {
+// Reads at most `max_bytes` of the decompressed text. When it stops early it closes the pipe
+// before xz is done, so xz dies of SIGPIPE: that exit is expected then, not an error.
+static std::string read_xz(const std::string& path, size_t max_bytes) {
   const std::string cmd = "xz -dc -- " + shell_quote(path) + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   CHECK(p != nullptr, "cannot start `xz` to read ", path,
@@ -41,8 +46,12 @@ static std::string read_xz(const std::string& path) {
   std::string out;
   char buf[1 << 16];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  while (out.size() < max_bytes &&
+         (n = std::fread(buf, 1, std::min(sizeof buf, max_bytes - out.size()), p)) > 0)
+    out.append(buf, n);
+  const bool stopped_early = out.size() >= max_bytes;
   const int status = pclose(p);
+  if (stopped_early) return out;
   const int code = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
   CHECK(code == 0, "`xz -dc ", path, "` failed (exit code ", code,
         code == 127 ? ": xz is not installed" : ": the file is not valid .xz, or is truncated",
@@ -50,18 +59,36 @@ static std::string read_xz(const std::string& path) {
   return out;
 }
 
-std::string read_text_file(const std::string& path) {
+std::string strip_utf8_bom(std::string text) {
+  if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  return text;
+}
+
+std::string read_text_prefix(const std::string& path, size_t max_bytes) {
   std::error_code ec;
   CHECK(fs::is_regular_file(path, ec), "cannot read '", path,
         "': no such file. HINT: check the path (relative paths start at the current folder)");
-  if (str_ends_with(path, ".xz")) return read_xz(path);
-  std::ifstream in(path, std::ios::binary);
-  CHECK(in.good(), "cannot open '", path, "' for reading. HINT: check its permissions");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  CHECK(!in.bad(), "error while reading '", path, "'");
-  return ss.str();
+  // Three more bytes than asked, so a BOM does not shorten the text handed back.
+  const size_t want = max_bytes > SIZE_MAX - 3 ? SIZE_MAX : max_bytes + 3;
+  std::string text;
+  if (str_ends_with(path, ".xz")) {
+    text = read_xz(path, want);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    CHECK(in.good(), "cannot open '", path, "' for reading. HINT: check its permissions");
+    const uintmax_t size = fs::file_size(path, ec);
+    text.resize(ec ? 0 : static_cast<size_t>(std::min<uintmax_t>(size, want)));
+    in.read(&text[0], static_cast<std::streamsize>(text.size()));
+    CHECK(!in.bad() && in.gcount() == static_cast<std::streamsize>(text.size()),
+          "error while reading '", path, "' (", in.gcount(), " of ", text.size(),
+          " bytes). HINT: is another program writing it?");
+  }
+  text = strip_utf8_bom(std::move(text));
+  if (text.size() > max_bytes) text.resize(max_bytes);
+  return text;
 }
+
+std::string read_text_file(const std::string& path) { return read_text_prefix(path, SIZE_MAX); }
 
 std::string resolve_data_file(const std::string& path, const std::string& what) {
   std::error_code ec;
@@ -124,21 +151,40 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& path) 
   return rows;
 }
 
+// The message for a failed write: which file, the system's reason, and the likely cause.
+static std::string write_failure(const std::string& file, int err) {
+  return str_cat("cannot write '", file, "': ", err != 0 ? std::strerror(err) : "write error",
+                 ". HINT: the disk may be full (check with df), or the folder not writable");
+}
+
 void write_file_atomic(const std::string& path, const std::string& content) {
   const fs::path p(path);
   std::error_code ec;
   if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    CHECK(out.good(), "cannot write '", tmp, "'. HINT: check that the folder is writable");
-    out << content;
-    out.flush();
-    CHECK(out.good(), "error while writing '", tmp, "' (disk full?)");
-  }
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  CHECK(f != nullptr, write_failure(tmp, errno));
+  errno = 0;
+  bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+  ok = std::fflush(f) == 0 && ok;
+  const int err = errno;
+  ok = std::fclose(f) == 0 && ok;  // close even after a failed write, so nothing leaks
+  if (!ok) fs::remove(tmp, ec);    // no half-written or empty .tmp left behind
+  CHECK(ok, write_failure(tmp, err));
   fs::rename(tmp, path, ec);
   if (ec) fs::remove(tmp);
   CHECK(!ec, "cannot rename '", tmp, "' to '", path, "': ", ec.message());
+}
+
+void append_to_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  CHECK(f != nullptr, write_failure(path, errno));
+  errno = 0;
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = std::fflush(f) == 0 && ok;
+  const int err = errno;
+  ok = std::fclose(f) == 0 && ok;
+  CHECK(ok, write_failure(path, err));
 }
 
 std::string trim_ascii(const std::string& s) {

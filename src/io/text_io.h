@@ -28,9 +28,15 @@ struct BadRecord : Error {
 // "FILE:LINE" for messages.
 std::string where_str(const std::string& path, int64_t line);
 
-// The whole file as bytes. `.xz` is decompressed through `xz -dc`. CHECK-fails, naming the file
-// and a HINT, when it is missing, unreadable, or xz fails.
+// The whole file as bytes. `.xz` is decompressed through `xz -dc`. A UTF-8 byte order mark
+// (EF BB BF) at the start is dropped: editors on Windows write one, and it is not text.
+// CHECK-fails, naming the file and a HINT, when it is missing, unreadable, or xz fails.
 std::string read_text_file(const std::string& path);
+// The same for at most the first `max_bytes` bytes of the (decompressed) text, BOM dropped; an
+// .xz file is decompressed only that far (train's tokenizer learns from a prefix of the corpus).
+std::string read_text_prefix(const std::string& path, size_t max_bytes);
+// `text` without a leading UTF-8 byte order mark (for readers that get their bytes elsewhere).
+std::string strip_utf8_bom(std::string text);
 
 // `path` if it exists, else `path.xz` if that exists (the shared data compresses big files), else
 // a CHECK failure naming both and `what` (e.g. "PIQA valid") with a HINT about --data-dir.
@@ -50,8 +56,13 @@ struct CsvRow {
 // after it): CHECK-fails naming path:line. Empty lines are skipped.
 std::vector<CsvRow> parse_csv(const std::string& text, const std::string& path);
 
-// Write `content` to `path` atomically (path.tmp, then rename), creating parent folders.
+// Write `content` to `path` atomically (path.tmp, then rename), creating parent folders. Every
+// write is checked (after the flush and at close): a failure names the file, says the disk may be
+// full, removes path.tmp and leaves `path` as it was.
 void write_file_atomic(const std::string& path, const std::string& content);
+// Append `text` to `path` (created if missing) and check it reached the file: a failed write
+// (a full disk) is noticed at once, naming the file, instead of at the end of a long run.
+void append_to_file(const std::string& path, const std::string& text);
 
 // Small string helpers shared by the eval files.
 std::string trim_ascii(const std::string& s);                               // ASCII whitespace

@@ -1,6 +1,6 @@
 // config.h — the model's shape and regularisation settings (SPEC §2).
 //
-// One struct for dense and MoE models: the MoE fields (issue 3) stay zero for a dense model.
+// One struct for dense and MoE models: the MoE fields (SPEC §2-3) stay zero for a dense model.
 // Filled from the flags (train), or from a checkpoint's metadata (eval, finetune), so a model can
 // always be rebuilt from what its checkpoint says about it.
 #pragma once
@@ -36,9 +36,34 @@ struct GPTConfig {
 
   // The keys that must agree between a checkpoint and the model it is loaded into.
   std::vector<std::pair<std::string, std::string>> to_meta() const;
-  static GPTConfig from_meta(const std::vector<std::pair<std::string, std::string>>& meta);
+  // The inverse, for a checkpoint's meta. Every number is parsed strictly and range-checked
+  // (the ranges of the train flags) before anything uses it, and the result is validated, so a
+  // damaged or forged entry (`n-layer=abc`, `n-layer=100000`) fails at once with a message naming
+  // `source` (the checkpoint file) and the key, before any model is built.
+  static GPTConfig from_meta(const std::vector<std::pair<std::string, std::string>>& meta,
+                             const std::string& source = "");
   void validate() const;  // CHECK-fails with the offending flag named
 };
+
+// One checkpoint meta value parsed strictly (the whole string, a number in [lo, hi]); otherwise an
+// error naming `source` (the file), the key and the value. For every number read from a
+// checkpoint (the model shape here, the step and data cursor in the trainer).
+int64_t parse_meta_int(const std::string& value, const std::string& key, int64_t lo, int64_t hi,
+                       const std::string& source);
+double parse_meta_double(const std::string& value, const std::string& key, double lo, double hi,
+                         const std::string& source);
+
+// Parameters of the model `c` describes (what GPT's constructor allocates), computed from the
+// shape alone so that a size can be judged before anything is allocated.
+int64_t param_count(const GPTConfig& c);
+
+// A rough lower estimate of the memory, in bytes, that a model of shape `c` needs for a batch of
+// `batch` sequences of `T` tokens: the f32 parameters, and when `training` also their gradients
+// and both AdamW moments (16 bytes per parameter in all), plus the activations kept for the
+// backward pass (per layer: ~16C values per token, the NH x T x T attention weights, the MoE
+// layers' dispatched copies) and the (tokens x V) logits with their gradient. Inference keeps one
+// layer's activations at a time. Used to refuse shapes that cannot fit before allocating them.
+double estimated_bytes(const GPTConfig& c, int batch, int T, bool training = true);
 
 // Training compute per token, SPEC §5: the paper's count (incl. activation recomputation)
 //   F_tok = 96 L C^2 (1 + T/(6C)) + 6 C V,  plus 64 C^2 per MoE layer for top-2 routing

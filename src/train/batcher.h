@@ -1,5 +1,5 @@
-// batcher.h — training batches on the model's device (SPEC §5 blocks; DESIGN.md "the step stays
-// on the device").
+// batcher.h — training batches on the model's device (SPEC §5 blocks; notes/design.md "the step
+// stays on the device").
 //
 // On the CPU a batch is filled by BlockDataset::next_train_batch. On a GPU the train token stream
 // is copied to the device once, the block order of the current epoch once per epoch, and each

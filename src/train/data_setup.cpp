@@ -8,31 +8,11 @@
 
 #include "core/check.h"
 #include "data/synthetic.h"
+#include "io/text_io.h"
 
 namespace fs = std::filesystem;
 
 namespace moe {
-
-static std::string read_file(const std::string& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  CHECK(in.good(), "cannot read ", path);
-  std::string s(max_bytes, '\0');
-  in.read(&s[0], static_cast<std::streamsize>(max_bytes));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
-
-static void write_file_atomic(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    CHECK(out.good(), "cannot write ", tmp, ". HINT: is --cache-dir writable?");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    CHECK(out.good(), "write failed for ", tmp, " (disk full?)");
-  }
-  CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
-}
 
 std::string ensure_synthetic_corpus(const std::string& cache_dir) {
   const std::string path = (fs::path(cache_dir) / "synthetic" / "corpus.txt").string();
@@ -41,7 +21,7 @@ std::string ensure_synthetic_corpus(const std::string& cache_dir) {
   // stays put and the cached tokens are reused.
   std::error_code ec;
   if (fs::exists(path, ec) && fs::file_size(path, ec) == text.size() &&
-      read_file(path, text.size()) == text)
+      read_text_file(path) == text)
     return path;
   write_file_atomic(path, text);
   return path;
@@ -72,14 +52,25 @@ BpeTokenizer prepare_tokenizer(const DataConfig& cfg, const std::vector<std::str
   std::string text;
   for (const std::string& f : files) {
     if (text.size() >= budget) break;
-    text += read_file(f, budget - text.size());
+    text += read_text_prefix(f, budget - text.size());  // .xz decompressed only that far
     text += '\n';
   }
   if (log) log(str_cat("training a BPE tokenizer of ", cfg.vocab_size, " tokens on ",
                        text.size() / 1024, " KiB of text (cached in ", dir.string(), ")"));
   BpeTokenizer tok = BpeTokenizer::train(text, cfg.vocab_size);
-  fs::create_directories(dir);
-  tok.save(enc, voc);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  try {
+    tok.save(enc, voc);
+  } catch (const Error& e) {
+    // A failed save (a full disk) must leave no half tokenizer behind: the next run would find
+    // one of the two files, or a stale .tmp, and the cache check looks for both.
+    for (const std::string& f : {enc, voc, enc + ".tmp", voc + ".tmp"}) fs::remove(f, ec);
+    fs::remove(dir, ec);  // only if empty
+    throw Error(str_cat("cannot cache the trained tokenizer in ", dir.string(),
+                        " (the disk may be full, or --cache-dir not writable; nothing was left "
+                        "there): ", e.what()));
+  }
   return tok;
 }
 
@@ -95,18 +86,37 @@ static std::vector<int32_t> tokens_of(const std::vector<std::string>& files,
   return std::move(r.tokens);
 }
 
+// The files a --data (or --val-data) value stands for, listed in the output so that what is
+// trained on is never a surprise (a directory contributes only its *.txt / *.txt.xz files).
+static std::vector<std::string> corpus_files(const std::string& path, const char* flag,
+                                             const LogFn& log) {
+  std::vector<std::string> files = list_text_files(path);
+  if (log && (files.size() > 1 || files[0] != path))
+    log(str_cat("--", flag, " ", path, ": ", files.size(), " text file",
+                files.size() == 1 ? "" : "s", "\n", describe_file_list(files)));
+  return files;
+}
+
 TrainData prepare_data(const DataConfig& cfg, const LogFn& log) {
-  fs::create_directories(cfg.cache_dir);
+  std::error_code ec;
+  fs::create_directories(cfg.cache_dir, ec);
+  CHECK(!ec && fs::is_directory(cfg.cache_dir), "--cache-dir ", cfg.cache_dir,
+        ": cannot create the folder (", ec ? ec.message() : "a file has that name",
+        "). HINT: choose a folder you can write to");
   const bool embedded = cfg.data.empty();
   const std::vector<std::string> files =
-      list_text_files(embedded ? ensure_synthetic_corpus(cfg.cache_dir) : cfg.data);
+      embedded ? list_text_files(ensure_synthetic_corpus(cfg.cache_dir))
+               : corpus_files(cfg.data, "data", log);
   TrainData td{prepare_tokenizer(cfg, files, log), nullptr, ""};
   std::vector<int32_t> tokens = tokens_of(files, td.tokenizer, cfg.cache_dir, log);
   if (!cfg.val_data.empty()) {
-    std::vector<int32_t> val = tokens_of(list_text_files(cfg.val_data), td.tokenizer, cfg.cache_dir, log);
-    td.dataset = std::make_unique<BlockDataset>(std::move(tokens), std::move(val), cfg.seq_len, cfg.seed);
+    std::vector<int32_t> val =
+        tokens_of(corpus_files(cfg.val_data, "val-data", log), td.tokenizer, cfg.cache_dir, log);
+    td.dataset = std::make_unique<BlockDataset>(std::move(tokens), std::move(val), cfg.seq_len,
+                                                cfg.seed);
   } else {
-    td.dataset = std::make_unique<BlockDataset>(std::move(tokens), cfg.seq_len, cfg.val_fraction, cfg.seed);
+    td.dataset = std::make_unique<BlockDataset>(std::move(tokens), cfg.seq_len, cfg.val_fraction,
+                                                cfg.seed);
   }
   std::ostringstream os;
   os << (embedded ? "embedded synthetic corpus" : cfg.data) << " (" << files.size() << " file"

@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "data/synthetic.h"
 #include "io/svg.h"
+#include "io/text_io.h"
 
 namespace moe {
 
@@ -32,16 +33,21 @@ static std::string num(double v, const char* f = "%.5g") {
   return buf;
 }
 
+// A number inside log.jsonl: JSON has no NaN or infinity, so those become null (notes/design.md
+// "Hardening": every log line stays valid JSON).
+static std::string json_num(double v) { return std::isfinite(v) ? num(v) : "null"; }
+
 std::string moe_stats_json(const std::vector<int>& layers, const std::vector<MoEStats>& stats) {
   std::ostringstream os;
   os << "[";
   for (size_t i = 0; i < stats.size(); ++i) {
     const MoEStats& s = stats[i];
     const ExpertLoad l = expert_load(s.tokens_per_expert);
-    os << (i ? "," : "") << "{\"layer\":" << layers[i] << ",\"l_aux\":" << num(s.l_aux)
-       << ",\"dropped\":" << num(s.fraction_dropped) << ",\"tokens_per_expert_min\":" << l.min
-       << ",\"tokens_per_expert_max\":" << l.max << ",\"tokens_per_expert_cv\":" << num(l.cv)
-       << ",\"router_entropy\":" << num(s.router_entropy) << ",\"capacity\":" << s.capacity << "}";
+    os << (i ? "," : "") << "{\"layer\":" << layers[i] << ",\"l_aux\":" << json_num(s.l_aux)
+       << ",\"dropped\":" << json_num(s.fraction_dropped) << ",\"tokens_per_expert_min\":"
+       << l.min << ",\"tokens_per_expert_max\":" << l.max << ",\"tokens_per_expert_cv\":"
+       << json_num(l.cv) << ",\"router_entropy\":" << json_num(s.router_entropy)
+       << ",\"capacity\":" << s.capacity << "}";
   }
   os << "]";
   return os.str();
@@ -95,7 +101,7 @@ void RoutingHistory::write_svg(const std::string& path, const std::vector<int>& 
     }
   }
   h.cell = 14;
-  moe::write_svg(path, heatmap_svg(h));
+  write_file_atomic(path, heatmap_svg(h));  // checked writes (a full disk names the file)
 }
 
 // Tokens of `domain`: documents of that domain from the synthetic stream, encoded as in training,
@@ -152,7 +158,7 @@ void write_domain_routing_svg(GPT& model, const BpeTokenizer& tok, const std::st
       h.values.push_back(rows[l][d]);
     }
   h.annotate = E <= 16;
-  moe::write_svg(path, heatmap_svg(h));
+  write_file_atomic(path, heatmap_svg(h));  // checked writes (a full disk names the file)
 }
 
 }  // namespace moe

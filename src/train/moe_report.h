@@ -1,4 +1,4 @@
-// moe_report.h — what training says about routing (SPEC §3, last line; issue 3 "Pictures").
+// moe_report.h — what training says about routing (SPEC §3, last line; notes/moe-training.md).
 //
 // Per logged step and MoE layer: l_aux, the fraction of assignments dropped at capacity, tokens
 // per expert (min, max, coefficient of variation = std/mean; 0 is perfect balance) and the router

@@ -40,6 +40,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.eval_batches = static_cast<int>(f.get_int("eval-batches"));
   c.ckpt_every = static_cast<int>(f.get_int("ckpt-every"));
   c.resume = f.get_str("resume");
+  c.overwrite = f.get_bool("overwrite");
   c.max_minutes = f.get_float("max-minutes");
   CHECK(c.data.val_fraction > 0 || !c.data.val_data.empty(),
         "--val-fraction 0 leaves no validation data. HINT: give --val-data FILE or a fraction > 0");

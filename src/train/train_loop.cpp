@@ -2,30 +2,38 @@
 //
 // Design decisions (notes/training.md):
 //  * log.jsonl gets one JSON object per logged step, whose "loss" is the mean training loss of
-//    the steps since the previous line (summed on the device, read once per line); on resume, lines past the checkpoint's step
-//    (written by the run that was interrupted after its last checkpoint) are dropped, so the log
-//    describes exactly one loss curve.
-//  * Ctrl-C only sets a flag; the loop finishes the step in flight, saves a checkpoint and exits
-//    with 130 (the shell's code for SIGINT), so an interrupted run loses nothing.
+//    the steps since the previous line (summed on the device, read once per line). Every line is
+//    valid JSON (a NaN is null) and every append is checked, so a full disk stops the run at the
+//    first line it cannot write. On resume, lines past the checkpoint's step are dropped, so the
+//    log describes exactly one loss curve (train/run_log.h).
+//  * SIGINT (Ctrl-C) and SIGTERM (`timeout`, a cluster's time limit) only set a flag
+//    (io/run_dir.h StopSignals); the loop finishes the step in flight, saves a checkpoint and
+//    exits with 128 + the signal (130, 143), so a stopped run loses nothing.
 //  * The loop reads values from the device only when it logs or saves. A non-finite loss or
 //    gradient is caught on the device by the optimizer, which skips that update and every later
-//    one; the loop sees the flag at its next log or save, stops without saving (the last good
-//    checkpoint stays intact) and exits with code 3.
+//    one; the loop sees the flag at its next log or save. Before every save the parameters and
+//    AdamW moments are also checked for NaN/inf on the device (one read), which catches an update
+//    that overflowed with a finite gradient norm. Either way the run stops with exit code 3
+//    without saving, and the message says which checkpoint, if any, is left.
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "core/device.h"
+#include "io/text_io.h"
 #include "ops/elementwise.h"
+#include "train/loss_plot.h"
+#include "train/run_log.h"
+#include "nn/generate.h"
 #include "train/trainer.h"
 
-namespace moe {
+namespace fs = std::filesystem;
 
-static void on_sigint(int) { Trainer::interrupt_flag().store(true); }
+namespace moe {
 
 static std::string fmt(const char* f, double v) {
   char buf[64];
@@ -41,30 +49,26 @@ static std::string hms(double seconds) {
   return buf;
 }
 
-// Keep only log lines whose "step" is <= last_step (see the file comment).
-static void truncate_log(const std::string& path, int64_t last_step) {
-  std::ifstream in(path);
-  if (!in.good()) return;
-  std::ostringstream kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t at = line.find("\"step\":");
-    if (at != std::string::npos && std::stoll(line.substr(at + 7)) > last_step) continue;
-    kept << line << '\n';
+static const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT (Ctrl-C)"; }
+
+void Trainer::start_or_trim_log() {
+  if (cfg_.resume.empty()) {
+    start_log(log_path_);
+    return;
   }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << kept.str();
+  const LogTrim t = trim_log_for_resume(log_path_, step_);
+  if (t.dropped_partial)
+    std::cerr << "note: dropped the half-written last line of " << log_path_
+              << " (the previous run stopped while writing it)\n";
+  if (t.dropped > 0)
+    say_line(str_cat("log: dropped ", t.dropped, " line(s) of ", log_path_, " past step ", step_,
+                     " (written after the checkpoint by the interrupted run)"));
 }
 
-void Trainer::log_line(const std::string& json) const {
-  std::ofstream out(log_path_, std::ios::app);
-  CHECK(out.good(), "cannot append to ", log_path_, ". HINT: is --out-dir writable?");
-  out << json << '\n';
-}
+void Trainer::log_line(const std::string& json) const { append_to_file(log_path_, json + "\n"); }
 
-// The dense peak this run's precision can reach on this GPU, for MFU (DESIGN.md "Performance":
-// H100/H200 989 TFLOP/s bf16, 495 TF32, 67 plain f32); 0 where unknown (the CPU, other GPUs).
+// The dense peak this run's precision can reach on this GPU, for MFU (notes/design.md
+// "Performance": H100/H200 989 TFLOP/s bf16, 495 TF32, 67 plain f32); 0 where unknown (the CPU, other GPUs).
 static double peak_flops(const Device& dev) {
   if (!dev.is_cuda()) return 0.0;
   const std::string name = describe_device(dev);
@@ -81,41 +85,138 @@ std::string Trainer::progress_json(const StepResult& s, double loss, double elap
   const double peak = peak_flops(cfg_.device);
   std::ostringstream js;
   js << "{\"step\":" << step_ << ",\"tokens\":" << static_cast<int64_t>(tokens_seen_)
-     << ",\"loss\":" << fmt("%.6f", loss) << ",\"lr\":" << fmt("%.6g", s.lr)
-     << ",\"grad_norm\":" << fmt("%.4g", s.grad_norm.item()) << ",\"tokens_per_s\":" << fmt("%.1f", tps)
-     << ",\"elapsed_s\":" << fmt("%.2f", elapsed)
-     << ",\"compute_paper_flops\":" << fmt("%.6g", paper_ftok * tokens_seen_)
-     << ",\"compute_model_flops\":" << fmt("%.6g", model_ftok * tokens_seen_);
-  if (peak > 0) js << ",\"mfu\":" << fmt("%.4f", tps * model_ftok / peak);
+     << ",\"loss\":" << json_fixed("%.6f", loss) << ",\"lr\":" << json_fixed("%.6g", s.lr)
+     << ",\"grad_norm\":" << json_fixed("%.4g", s.grad_norm.item())
+     << ",\"tokens_per_s\":" << json_fixed("%.1f", tps)
+     << ",\"elapsed_s\":" << json_fixed("%.2f", elapsed)
+     << ",\"compute_paper_flops\":" << json_fixed("%.6g", paper_ftok * tokens_seen_)
+     << ",\"compute_model_flops\":" << json_fixed("%.6g", model_ftok * tokens_seen_);
+  if (peak > 0) js << ",\"mfu\":" << json_fixed("%.4f", tps * model_ftok / peak);
   if (cfg_.device.is_cuda())
     js << ",\"peak_mem_gib\":" << fmt("%.2f", gib(cuda_memory_stats().peak_bytes_in_use));
   return js.str();
 }
 
+std::string Trainer::kept_checkpoint_note() const {
+  std::error_code ec;
+  if (last_saved_step_ >= 0)
+    return str_cat("The last good checkpoint, step ", last_saved_step_, ", is kept at ",
+                   ckpt_path_, "; continue with --resume ", ckpt_path_);
+  if (resumed_step_ >= 0)
+    return str_cat("No checkpoint was written by this run; the one it resumed from, ",
+                   cfg_.resume, " (step ", resumed_step_, "), is unchanged");
+  if (fs::exists(ckpt_path_, ec))
+    return str_cat("No checkpoint was written by this run (", ckpt_path_,
+                   " is an earlier run's, unchanged)");
+  return "No checkpoint was written";
+}
+
 // A non-finite loss or gradient made the optimizer skip that step and every later one (the
-// parameters are those before it); stop without saving, keeping the last good checkpoint.
+// parameters are those before it); stop without saving.
 bool Trainer::stop_if_nonfinite(int* code) const {
   const int64_t bad = opt_->first_nonfinite_step();
   if (bad == 0) return false;
   std::cerr << "error: the training loss or gradient is not finite at step " << bad
-            << "; that update and later ones were not applied, and no checkpoint was written"
-            << " after it. The last good checkpoint (if any) is kept at " << ckpt_path_
-            << ". HINT: lower --lr, set --clip-grad 1.0, or check the data\n";
+            << "; that update and later ones were not applied. " << kept_checkpoint_note()
+            << ". HINT: lower --lr (or --moe-loss-weight), set --clip-grad 1.0, or check the "
+               "data\n";
   *code = 3;
   return true;
 }
 
-int Trainer::run() {
-  interrupt_flag().store(false);
-  auto prev_handler = std::signal(SIGINT, on_sigint);
-  if (cfg_.resume.empty()) std::ofstream(log_path_, std::ios::trunc);
-  else truncate_log(log_path_, step_);
-  if (!cfg_.quiet) say_config();
-  const double tok_per_step = static_cast<double>(cfg_.batch_size) * cfg_.model.seq_len;
-  const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
+// The optimizer's guard looks at the loss and the gradient norm; an update can still overflow
+// (a huge first moment, a squared gradient past the f32 range) with both finite. No checkpoint
+// may hold such a state, so the tensors themselves are checked before every save.
+bool Trainer::stop_if_state_nonfinite(int* code) {
+  const std::string bad = first_nonfinite_state();
+  if (bad.empty()) return false;
+  std::cerr << "error: after step " << step_ << ", " << bad << " holds a value that is not "
+            << "finite (an update overflowed); it was not saved. " << kept_checkpoint_note()
+            << ". HINT: lower --lr (or --moe-loss-weight), or set --clip-grad 1.0\n";
+  *code = 3;
+  return true;
+}
+
+// loss.svg at every evaluation and at the end; the MoE pictures (which run the model) only at the
+// end of a complete run. A picture must never end a run that trained well, so a failure here is
+// reported and the run's own result stands.
+void Trainer::write_pictures(bool with_moe) const {
+  const std::string plot = (fs::path(cfg_.out_dir) / "loss.svg").string();
+  try {
+    write_loss_plot(log_path_, plot, str_cat("moe-gpt train, ", cfg_.out_dir));
+    if (!with_moe || !cfg_.model.is_moe()) return;
+    const std::string a = (fs::path(cfg_.out_dir) / "moe_tokens_per_expert.svg").string();
+    routing_.write_svg(a, model_->moe_layer_indices());
+    std::string msg = "wrote " + a;
+    if (cfg_.data.data.empty()) {
+      const std::string b = (fs::path(cfg_.out_dir) / "moe_domain_routing.svg").string();
+      write_domain_routing_svg(*model_, data_.tokenizer, b);
+      msg += " and " + b;
+    }
+    say_line(msg);
+  } catch (const Error& e) {
+    std::cerr << "warning: a picture of the run was not written: " << e.what() << "\n";
+  }
+}
+
+// A short continuation of an empty prompt (nanoGPT-style), so a run shows what the model has
+// learned at each validation: 32 tokens, temperature 0.8, top-40, seeded by the step. Newlines
+// (the </s> ends of lines) are shown as " / " to keep the sample on one line.
+std::string Trainer::sample_text() {
+  GenerateConfig g;
+  g.max_new_tokens = 32;
+  g.temperature = 0.8;
+  g.top_k = 40;
+  g.seed = static_cast<uint64_t>(step_);
+  std::string text = generate_text(*model_, data_.tokenizer, g), out;
+  for (char c : text) out += c == '\n' ? std::string(" / ") : std::string(1, c);
+  return out;
+}
+
+// One log line (and the progress line, and validation when `eval_now`): `loss` is the mean
+// training loss since the last line, `elapsed` the seconds since the run (or resume) began.
+void Trainer::log_step(const StepResult& s, double loss, bool eval_now, double elapsed,
+                       int64_t first_step) {
+  const double tps = static_cast<double>(cfg_.batch_size) * cfg_.model.seq_len *
+                     static_cast<double>(step_ - first_step) / elapsed;
+  std::string js = progress_json(s, loss, elapsed, tps);
+  const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
+  if (!moe_stats.empty())
+    js += str_cat(",\"aux_loss\":", json_fixed("%.6f", s.aux.item()), ",\"moe\":",
+                  moe_stats_json(model_->moe_layer_indices(), moe_stats));
+  if (eval_now) {
+    const double vl = validation_loss(cfg_.eval_batches);
+    js += str_cat(",\"val_loss\":", json_fixed("%.6f", vl), ",\"val_ppl\":",
+                  json_fixed("%.4f", std::exp(vl)));
+    say_line(str_cat("step ", step_, " | validation loss ", fmt("%.4f", vl), " | ppl ",
+                     fmt("%.2f", std::exp(vl))));
+    if (!cfg_.quiet) say_line("sample: " + sample_text());
+  }
+  log_line(js + "}");
+  if (!moe_stats.empty()) routing_.add(step_, moe_stats);
+  const double eta = elapsed / static_cast<double>(step_ - first_step) *
+                     static_cast<double>(cfg_.steps - step_);
+  // MFU only where a peak is known (an H100/H200); on the CPU there is none (notes/training.md).
   const double peak = peak_flops(cfg_.device);
+  const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
+  std::string gpu;
+  if (peak > 0) gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak), "%");
+  if (cfg_.device.is_cuda())
+    gpu += str_cat(" | mem ", fmt("%.1f", gib(cuda_memory_stats().peak_bytes_in_use)), " GiB");
+  say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", loss), " | lr ",
+                   fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s", gpu, " | ",
+                   hms(elapsed), " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
+}
+
+int Trainer::run() {
+  StopSignals stop;  // SIGINT and SIGTERM now only ask the loop to stop
+  start_or_trim_log();
+  if (!cfg_.quiet) say_config();
   if (cfg_.device.is_cuda()) cuda_reset_peak_memory();
   const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&t0] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   const int64_t first_step = step_;
   int code = 0;
   // The training loss logged is the mean over the steps since the last log line, summed on the
@@ -129,46 +230,30 @@ int Trainer::run() {
     const bool last = step_ == cfg_.steps;
     const bool eval_now = (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last;
     const bool log_now = step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1;
-    const double elapsed_now =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const bool out_of_time = cfg_.max_minutes > 0 && elapsed_now > cfg_.max_minutes * 60;
+    const bool out_of_time = cfg_.max_minutes > 0 && seconds() > cfg_.max_minutes * 60;
+    const int stop_signal = StopSignals::requested();
     const bool save_now = (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0) || last ||
-                          interrupt_flag().load() || out_of_time;
+                          stop_signal != 0 || out_of_time;
     if (!log_now && !save_now) continue;
     // From here on values are read from the device (it waits for the step to finish).
     if (stop_if_nonfinite(&code)) break;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double tps = tok_per_step * static_cast<double>(step_ - first_step) / elapsed;
     if (log_now) {
       const double loss = loss_window.item() / static_cast<double>(window_steps);
       loss_window.fill(0.0);
       window_steps = 0;
-      std::string js = progress_json(s, loss, elapsed, tps);
-      const std::vector<MoEStats> moe_stats = model_->moe_stats();  // before validation reruns it
-      if (!moe_stats.empty())
-        js += str_cat(",\"aux_loss\":", fmt("%.6f", s.aux.item()), ",\"moe\":",
-                      moe_stats_json(model_->moe_layer_indices(), moe_stats));
-      if (eval_now) {
-        const double vl = validation_loss(cfg_.eval_batches);
-        js += str_cat(",\"val_loss\":", fmt("%.6f", vl), ",\"val_ppl\":", fmt("%.4f", std::exp(vl)));
-        say_line(str_cat("step ", step_, " | validation loss ", fmt("%.4f", vl), " | ppl ", fmt("%.2f", std::exp(vl))));
-      }
-      log_line(js + "}");
-      if (!moe_stats.empty()) routing_.add(step_, moe_stats);
-      const double eta = elapsed / static_cast<double>(step_ - first_step) * static_cast<double>(cfg_.steps - step_);
-      std::string gpu;
-      if (peak > 0) gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak), "%");
-      if (cfg_.device.is_cuda())
-        gpu += str_cat(" | mem ", fmt("%.1f", gib(cuda_memory_stats().peak_bytes_in_use)), " GiB");
-      say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", loss), " | lr ",
-                       fmt("%.2e", s.lr), " | ", fmt("%.0f", tps), " tok/s", gpu, " | ", hms(elapsed),
-                       " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
+      log_step(s, loss, eval_now, seconds(), first_step);
+      if (eval_now && !last) write_pictures(false);
     }
-    if (save_now) save_checkpoint_to(ckpt_path_);
-    if (interrupt_flag().load()) {
-      std::cerr << "interrupted: saved a checkpoint at step " << step_ << " to " << ckpt_path_
-                << "; continue with --resume " << ckpt_path_ << "\n";
-      code = 130;
+    if (save_now) {
+      if (stop_if_state_nonfinite(&code)) break;
+      write_checkpoint(ckpt_path_);
+      last_saved_step_ = step_;
+    }
+    if (stop_signal != 0) {
+      std::cerr << "stopped by " << signal_name(stop_signal) << ": saved a checkpoint at step "
+                << step_ << " to " << ckpt_path_ << "; continue with --resume " << ckpt_path_
+                << "\n";
+      code = StopSignals::exit_code(stop_signal);
       break;
     }
     if (out_of_time) {
@@ -176,9 +261,10 @@ int Trainer::run() {
       break;
     }
   }
-  std::signal(SIGINT, prev_handler);
-  if (code == 0 && !cfg_.quiet) write_moe_pictures();
-  if (code == 0 && !cfg_.quiet) say_line(str_cat("done: ", step_, " steps, checkpoint ", ckpt_path_, ", log ", log_path_));
+  write_pictures(code == 0 && !cfg_.quiet);
+  if (code == 0)
+    say_line(str_cat("done: ", step_, " steps, checkpoint ", ckpt_path_, ", log ", log_path_,
+                     ", loss plot ", (fs::path(cfg_.out_dir) / "loss.svg").string()));
   return code;
 }
 

@@ -1,42 +1,60 @@
-// trainer.cpp — the training loop, checkpoints and resume (see trainer.h).
+// trainer.cpp — the Trainer's set-up, one step, validation, checkpoints and resume (trainer.h);
+// the outer loop is in train_loop.cpp.
 #include "train/trainer.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "core/autograd.h"
 #include "core/device.h"
-#include "io/checkpoint.h"
-#include "ops/elementwise.h"
+#include "io/program.h"
 #include "nn/gpt_io.h"
+#include "ops/elementwise.h"
 
 namespace fs = std::filesystem;
 
 namespace moe {
 
-std::atomic<bool>& Trainer::interrupt_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-
 static void say(const std::string& s) { std::cout << s << std::endl; }
+
+// The vocabulary a run will have, before the tokenizer exists: GPT-2's (50257 + </s>) with
+// --bpe-dir, else at most --vocab-size. Only for the memory check that runs before data setup.
+static int expected_vocab(const DataConfig& d) { return d.bpe_dir.empty() ? d.vocab_size : 50258; }
 
 Trainer::Trainer(const TrainConfig& cfg)
     : cfg_(cfg), dropout_rng_(cfg.seed * 7919 + 17, kTrainDropoutStream) {
   CHECK(cfg.steps >= 1, "--steps must be at least 1");
   CHECK(cfg.batch_size >= 1, "--batch-size must be at least 1");
+  // The run folder first, before any slow work: usable, ours alone, nothing replaced silently.
+  check_out_dir(cfg.out_dir);
+  lock_ = std::make_unique<RunDirLock>(cfg.out_dir, "train");
+  ckpt_path_ = (fs::path(cfg.out_dir) / "checkpoint.bin").string();
+  log_path_ = (fs::path(cfg.out_dir) / "log.jsonl").string();
+  refuse_to_replace(ckpt_path_, !cfg.resume.empty(), cfg.overwrite);
+  const std::string lower = str_cat("lower --batch-size (now ", cfg.batch_size,
+                                    ") or --seq-len (now ", cfg.model.seq_len,
+                                    "), or train a smaller --model");
+  GPTConfig guess = cfg.model;
+  guess.vocab_size = expected_vocab(cfg.data);
+  check_model_fits(guess, cfg.batch_size, guess.seq_len, cfg.device, true, lower);
+  // A checkpoint to resume from is read and its model meta checked before the data is prepared:
+  // a wrong file fails in a second, not after tokenizing a corpus.
+  Checkpoint ck;
+  if (!cfg.resume.empty()) {
+    ck = load_checkpoint(cfg.resume);
+    check_checkpoint_meta(ck, cfg.resume);
+  }
   LogFn log = cfg.quiet ? LogFn() : LogFn(say);
   cfg_.data.seq_len = cfg.model.seq_len;
   cfg_.data.seed = cfg.seed;
   data_ = prepare_data(cfg_.data, log);
   cfg_.model.vocab_size = data_.tokenizer.vocab_size();
-  cuda_set_oom_hint(str_cat("lower --batch-size (now ", cfg.batch_size, ") or --seq-len (now ",
-                            cfg_.model.seq_len, "), or train a smaller --model"));
+  check_model_fits(cfg_.model, cfg.batch_size, cfg_.model.seq_len, cfg.device, true, lower);
+  cuda_set_oom_hint(lower);
   model_ = std::make_unique<GPT>(cfg_.model, cfg.seed, cfg.device);
   opt_ = std::make_unique<AdamW>(model_->params(), cfg.adam);
   batcher_ = std::make_unique<TrainBatcher>(*data_.dataset, cfg.device);
@@ -55,11 +73,18 @@ Trainer::Trainer(const TrainConfig& cfg)
                             ? 1.0 / std::sqrt(static_cast<double>(cfg_.model.moe_experts))
                             : 1.0);
   }
-  warmup_steps_ = static_cast<int64_t>(std::llround(cfg.warmup * static_cast<double>(cfg.steps)));
-  fs::create_directories(cfg.out_dir);
-  ckpt_path_ = (fs::path(cfg.out_dir) / "checkpoint.bin").string();
-  log_path_ = (fs::path(cfg.out_dir) / "log.jsonl").string();
-  if (!cfg.resume.empty()) load_checkpoint_from(cfg.resume);
+  warmup_steps_ = warmup_steps_of(schedule());
+  if (!cfg.resume.empty()) load_checkpoint_from(ck, cfg.resume);
+}
+
+ScheduleSettings Trainer::schedule() const {
+  ScheduleSettings s;
+  s.lr = cfg_.lr;
+  s.steps = cfg_.steps;
+  s.warmup = cfg_.warmup;
+  s.seed = cfg_.seed;
+  s.batch_size = cfg_.batch_size;
+  return s;
 }
 
 void Trainer::say_line(const std::string& s) const {
@@ -78,19 +103,6 @@ void Trainer::say_config() const {
                 ", capacity factor ", cfg_.model.capacity_factor, ", aux loss weight ",
                 cfg_.moe_loss_weight, ", expert scaling ", cfg_.expert_scaling));
   if (step_ > 0) say(str_cat("resuming from ", cfg_.resume, " at step ", step_));
-}
-
-void Trainer::write_moe_pictures() const {
-  if (!cfg_.model.is_moe()) return;
-  const std::string a = (fs::path(cfg_.out_dir) / "moe_tokens_per_expert.svg").string();
-  routing_.write_svg(a, model_->moe_layer_indices());
-  std::string msg = "wrote " + a;
-  if (cfg_.data.data.empty()) {
-    const std::string b = (fs::path(cfg_.out_dir) / "moe_domain_routing.svg").string();
-    write_domain_routing_svg(*model_, data_.tokenizer, b);
-    msg += " and " + b;
-  }
-  say_line(msg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,14 +163,45 @@ double Trainer::validation_loss(int max_batches) {
 std::vector<std::pair<std::string, std::string>> Trainer::run_meta() const {
   auto meta = cfg_.model.to_meta();
   meta.push_back({"tokenizer", data_.tokenizer.fingerprint()});
-  meta.push_back({"batch-size", std::to_string(cfg_.batch_size)});
   return meta;
 }
 
-void Trainer::save_checkpoint_to(const std::string& path) const {
+// What eval needs to measure honest in-domain perplexity on the data this model was trained on:
+// where the text was (absolute, so another working folder finds it) and how validation was cut.
+std::vector<std::pair<std::string, std::string>> Trainer::data_meta() const {
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    return p.empty() ? p : fs::absolute(p, ec).lexically_normal().string();
+  };
+  char fraction[40];
+  std::snprintf(fraction, sizeof fraction, "%.17g", cfg_.data.val_fraction);
+  return {{"train.data", absolute(cfg_.data.data)},
+          {"train.val-data", absolute(cfg_.data.val_data)},
+          {"train.val-fraction", cfg_.data.val_data.empty() ? fraction : ""},
+          {"train.cache-dir", absolute(cfg_.data.cache_dir)}};
+}
+
+std::string Trainer::first_nonfinite_state() const {
+  NoGradGuard ng;
+  std::vector<std::pair<std::string, Tensor>> all;
+  for (const auto& [name, t] : model_->params().all()) all.emplace_back("param/" + name, t);
+  for (const auto& nt : opt_->state_tensors()) all.push_back(nt);
+  // sum(0 * t) is exactly 0 when every value of t is finite and NaN otherwise (0 * inf = NaN), so
+  // one scalar summed on the device answers for every tensor with a single read.
+  Tensor acc = Tensor::zeros({}, DType::F32, cfg_.device);
+  for (const auto& nt : all) add_inplace(acc, sum(scale(nt.second, 0.0)));
+  if (std::isfinite(acc.item())) return "";
+  for (const auto& nt : all)  // the rare failure: find which one, tensor by tensor
+    if (!std::isfinite(sum(scale(nt.second, 0.0)).item())) return nt.first;
+  return "(unknown)";
+}
+
+void Trainer::write_checkpoint(const std::string& path) const {
   Checkpoint ck;
   ck.set_meta("format", "moe-gpt pretraining checkpoint");
   for (const auto& [k, v] : run_meta()) ck.set_meta(k, v);
+  for (const auto& [k, v] : schedule_meta(schedule())) ck.set_meta(k, v);
+  for (const auto& [k, v] : data_meta()) ck.set_meta(k, v);
   ck.set_meta("step", std::to_string(step_));
   ck.set_meta("tokens", str_cat(static_cast<int64_t>(tokens_seen_)));
   ck.set_meta("dropout-rng", str_cat(dropout_rng_.seed, " ", dropout_rng_.stream, " ",
@@ -172,22 +215,54 @@ void Trainer::save_checkpoint_to(const std::string& path) const {
   save_checkpoint(path, ck);
 }
 
-void Trainer::load_checkpoint_from(const std::string& path) {
-  Checkpoint ck = load_checkpoint(path);
-  check_meta_matches(ck, path, run_meta());
+void Trainer::save_checkpoint_to(const std::string& path) {
+  const std::string bad = first_nonfinite_state();
+  CHECK(bad.empty(), "not saving ", path, ": ", bad, " holds a value that is not finite at step ",
+        step_, ". HINT: lower --lr or --moe-loss-weight, or set --clip-grad 1.0");
+  write_checkpoint(path);
+}
+
+// The flag a mismatching meta key is set by, for check_meta_matches' message.
+static std::string flag_for_key(const std::string& key) {
+  if (key == "moe-capacity-factor") return "--capacity-factor";
+  if (key == "tokenizer" || key == "vocab-size")
+    return "set by the tokenizer: --bpe-dir, --vocab-size and --data";
+  return "--" + key;  // n-layer, d-model, n-head, seq-len, moe-experts, moe-freq, moe-top2-policy
+}
+
+// The model keys (the tokenizer is compared once it exists, in load_checkpoint_from).
+void Trainer::check_checkpoint_meta(const Checkpoint& ck, const std::string& path) const {
+  auto expected = cfg_.model.to_meta();
+  expected.erase(std::remove_if(expected.begin(), expected.end(),
+                                [](const auto& kv) { return kv.first == "vocab-size"; }),
+                 expected.end());
+  check_meta_matches(ck, path, expected, flag_for_key);
+}
+
+void Trainer::load_checkpoint_from(const Checkpoint& ck, const std::string& path) {
+  check_meta_matches(ck, path, run_meta(), flag_for_key);
+  const int64_t step = parse_meta_int(ck.get_meta("step"), "step", 0, INT64_MAX / 2, path);
+  CHECK(step <= cfg_.steps, "checkpoint ", path, " is at step ", step, " but --steps is ",
+        cfg_.steps, ". HINT: pass a larger --steps to train further");
+  for (const std::string& line : compare_resume_settings(ck.meta, path, step, schedule()))
+    say_line(line);
   load_gpt_params(*model_, ck);
-  step_ = std::stoll(ck.get_meta("step"));
-  tokens_seen_ = std::stod(ck.get_meta("tokens"));
+  step_ = step;
+  resumed_step_ = step;
+  tokens_seen_ = static_cast<double>(
+      parse_meta_int(ck.get_meta("tokens"), "tokens", 0, INT64_MAX / 2, path));
   opt_->load_state(step_, ck.tensors);
   CHECK(ck.has_meta("dropout-rng"), "checkpoint ", path, " has no dropout generator state "
         "(written by an older moe-gpt, before the counter-based generator). HINT: start a new "
         "run, or resume it with the version that wrote it");
   std::istringstream in(ck.get_meta("dropout-rng"));
   in >> dropout_rng_.seed >> dropout_rng_.stream >> dropout_rng_.offset;
-  CHECK(!in.fail(), "checkpoint ", path, ": malformed dropout-rng '", ck.get_meta("dropout-rng"), "'");
-  data_.dataset->set_cursor({std::stoll(ck.get_meta("data-epoch")), std::stoll(ck.get_meta("data-pos"))});
-  CHECK(step_ <= cfg_.steps, "checkpoint ", path, " is at step ", step_, " but --steps is ",
-        cfg_.steps, ". HINT: pass a larger --steps to train further");
+  CHECK(!in.fail(), "checkpoint ", path, ": malformed dropout-rng '", ck.get_meta("dropout-rng"),
+        "'");
+  const int64_t epoch = parse_meta_int(ck.get_meta("data-epoch"), "data-epoch", 0, INT64_MAX / 2,
+                                       path);
+  const int64_t pos = parse_meta_int(ck.get_meta("data-pos"), "data-pos", 0, INT64_MAX / 2, path);
+  data_.dataset->set_cursor({epoch, pos});
 }
 
 }  // namespace moe

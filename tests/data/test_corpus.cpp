@@ -8,7 +8,11 @@
 // Not checked: the speed of encoding (that is the tokenizer's business).
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -66,23 +70,38 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-TEST(Corpus, ListsFilesSortedRecursivelySkippingHiddenEmptyAndCaches) {
+TEST(Corpus, ADirectoryMeansItsTxtAndTxtXzFilesOnly) {
   TempDir d;
   d.file("b.txt", "bee\n");
   d.file("a.txt", "ay\n");
   d.file("sub/c.txt", "see\n");
   d.file("d.txt", "dee\n");
   d.file("d.txt.xz", "compressed twin of d.txt");  // skipped: d.txt is next to it
+  d.file("e.txt.xz", "compressed, no twin");       // read through xz
   d.file(".hidden.txt", "secret\n");
   d.file(".git/x.txt", "inside a hidden directory\n");
   d.file("empty.txt", "");
+  d.file("gutenberg.index.tsv", "id\ttitle\n1\tA book\n");  // not text of the corpus
+  d.file("README.md", "# about these books\n");
+  d.file("notes.txt.bak", "old\n");
   write_token_cache((d.path / "cache.bin").string(), {1, 2, 3}, "fp", 0);
   const std::vector<std::string> want = {(d.path / "a.txt").string(), (d.path / "b.txt").string(),
                                          (d.path / "d.txt").string(),
+                                         (d.path / "e.txt.xz").string(),
                                          (d.path / "sub" / "c.txt").string()};
   EXPECT_EQ(list_text_files(d.path.string()), want);
-  // A single file is returned as is.
+  // A single file is returned as is, whatever its name: the user chose it.
   EXPECT_EQ(list_text_files(want[1]), std::vector<std::string>{want[1]});
+  const std::string tsv = (d.path / "gutenberg.index.tsv").string();
+  EXPECT_EQ(list_text_files(tsv), std::vector<std::string>{tsv});
+  // The listing printed by train names every file, or the ends of a long list.
+  EXPECT_TRUE(contains(describe_file_list(want), want[3])) << describe_file_list(want);
+  std::vector<std::string> many;
+  for (int i = 0; i < 30; ++i) many.push_back("f" + std::to_string(100 + i) + ".txt");
+  const std::string shown = describe_file_list(many);
+  EXPECT_TRUE(contains(shown, "f100.txt") && contains(shown, "f129.txt") &&
+              contains(shown, "20 more") && !contains(shown, "f115.txt"))
+      << shown;
 }
 
 TEST(Corpus, ListingErrorsSayWhatToDo) {
@@ -94,14 +113,34 @@ TEST(Corpus, ListingErrorsSayWhatToDo) {
 
   fs::create_directories(d.path / "empty_dir");
   d.file("empty_dir/.only_hidden", "x\n");
+  d.file("empty_dir/index.tsv", "a\tb\n");
   msg = error_of([&] { list_text_files((d.path / "empty_dir").string()); });
-  EXPECT_TRUE(contains(msg, "no non-empty text file") && contains(msg, "HINT")) << msg;
+  EXPECT_TRUE(contains(msg, "no non-empty text file") && contains(msg, "*.txt") &&
+              contains(msg, "HINT"))
+      << msg;
+}
 
-  const std::string xz = d.file("packed/book.txt.xz", "not really xz");
-  msg = error_of([&] { list_text_files(xz); });
-  EXPECT_TRUE(contains(msg, "xz -dk " + xz)) << msg;
-  msg = error_of([&] { list_text_files((d.path / "packed").string()); });  // no twin: error too
-  EXPECT_TRUE(contains(msg, "xz -dk " + xz)) << msg;
+// `text` xz-compressed into `path` with the system's xz (the reader decompresses with it too).
+void write_xz(const std::string& path, const std::string& text) {
+  const std::string plain = path + ".plain";
+  std::ofstream(plain, std::ios::binary) << text;
+  const std::string cmd = "xz -c '" + plain + "' > '" + path + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  fs::remove(plain);
+}
+
+TEST(Corpus, ReadsXzDirectlyAndDropsAByteOrderMark) {
+  TempDir d;
+  const BpeTokenizer& tok = small_tokenizer();
+  const std::string text = "Mira found a red key.\nShe smiled.\n";
+  const std::string plain = d.file("plain.txt", text);
+  const std::string bom = d.file("bom.txt", "\xEF\xBB\xBF" + text);
+  const std::string xz = (d.path / "packed.txt.xz").string();
+  write_xz(xz, "\xEF\xBB\xBF" + text);
+  const std::vector<int32_t> want = encode_text_files({plain}, tok);
+  EXPECT_EQ(encode_text_files({bom}, tok), want);
+  EXPECT_EQ(encode_text_files({xz}, tok), want);
+  EXPECT_EQ(tok.decode(want), text + "\n");
 }
 
 TEST(Corpus, EncodesLinesWithEosAndSeparatesFiles) {
@@ -231,6 +270,43 @@ TEST(Corpus, CacheErrors) {
   const std::string empty = d.file("empty.txt", "");
   msg = error_of([&] { load_or_build_token_cache({empty}, tok, ""); });
   EXPECT_TRUE(contains(msg, empty) && contains(msg, "no tokens")) << msg;
+}
+
+// While alive, files of this process cannot grow past `bytes` (RLIMIT_FSIZE): every write beyond
+// fails with EFBIG, as on a full disk (SIGXFSZ is ignored so the write returns the error).
+struct FileSizeLimit {
+  rlimit old{};
+  void (*old_handler)(int) = SIG_DFL;
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &old);
+    old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lim = old;
+    lim.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &lim);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+  }
+};
+
+TEST(Corpus, FullDiskWhileWritingTheCacheNamesItAndLeavesNothing) {
+  TempDir d;
+  const BpeTokenizer& tok = small_tokenizer();
+  const std::string src = d.file("doc.txt", synthetic_corpus(3, 200000));
+  const std::string cache = (d.path / "cache" / "doc.tok").string();
+  std::string msg;
+  {
+    FileSizeLimit full(16 << 10);  // the cache needs far more than 16 KiB
+    msg = error_of([&] { load_or_build_token_cache({src}, tok, cache); });
+  }
+  EXPECT_TRUE(contains(msg, cache) && contains(msg, "disk may be full")) << msg;
+  EXPECT_FALSE(fs::exists(cache));
+  int entries = 0;  // no .tmp-* file left next to where the cache would be
+  for (const auto& e : fs::directory_iterator(fs::path(cache).parent_path())) (void)e, ++entries;
+  EXPECT_EQ(entries, 0);
+  EXPECT_TRUE(load_or_build_token_cache({src}, tok, cache).rebuilt);  // fine once there is room
+  EXPECT_TRUE(fs::exists(cache));
 }
 
 }  // namespace

@@ -495,6 +495,10 @@ TEST_F(CheckpointTest, LookupsNameTheKeyAndTheFile) {
   EXPECT_NE(msg.find("'wte'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("f32, f64, i32"), std::string::npos) << msg;  // lists what it holds
   EXPECT_NE(msg.find(file("ck.bin")), std::string::npos) << msg;
+  // The HINT names flags that exist (notes/design.md "Hardening"): --moe-experts, never the old
+  // --n-expert.
+  EXPECT_NE(msg.find("--moe-experts"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("--n-expert"), std::string::npos) << msg;
 
   ck.set_meta("model", "small");  // replaces in place, keeping the order
   EXPECT_EQ(ck.meta[0], std::make_pair(std::string("model"), std::string("small")));
@@ -522,6 +526,30 @@ TEST_F(CheckpointTest, CheckMetaMatchesListsEveryMismatch) {
   EXPECT_EQ(msg.find("model:"), std::string::npos) << msg;  // matching keys are not listed
   EXPECT_NE(msg.find("HINT"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("--n-expert"), std::string::npos) << msg;  // no flag of that name exists
+}
+
+TEST_F(CheckpointTest, CheckMetaMatchesNamesTheFlagOfEachKey) {
+  Checkpoint ck;
+  ck.set_meta("n-layer", "4");
+  ck.set_meta("moe-experts", "8");
+  ck.set_meta("tokenizer", "abc");
+  const auto flag_of = [](const std::string& key) {
+    return key == "tokenizer" ? std::string("set by the tokenizer flags") : "--" + key;
+  };
+  const std::string msg = error_of([&] {
+    check_meta_matches(ck, "ck.bin", {{"n-layer", "2"}, {"moe-experts", "0"}, {"tokenizer", "x"}},
+                       flag_of);
+  });
+  EXPECT_NE(msg.find("n-layer: checkpoint has 4, this run has 2 (--n-layer)"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("tokenizer: checkpoint has abc, this run has x (set by the tokenizer flags)"),
+            std::string::npos)
+      << msg;
+  // The HINT spells out the flags that would make the run match the checkpoint.
+  EXPECT_NE(msg.find("resume with the checkpoint's values: --n-layer 4 --moe-experts 8"),
+            std::string::npos)
+      << msg;
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The whole model and the training loop on the GPU against the CPU (issue 8, "Whole model"):
+// The whole model and the training loop on the GPU against the CPU (notes/cuda.md §5-9):
 //  * a tiny dense model and a tiny MoE model: logits, loss and every parameter gradient agree
 //    with the CPU (same initial weights, same Philox dropout masks);
 //  * 50 GPU training steps follow the CPU loss curve;

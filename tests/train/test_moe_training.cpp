@@ -1,6 +1,7 @@
-// The MoE counterpart in the model and the trainer (issue 3): which layers are MoE, the compute
+// The MoE counterpart in the model and the trainer (SPEC §2-3): which layers are MoE, the compute
 // term, checkpoints that refuse the wrong configuration, training with balanced routing.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "model_config.h"
 
@@ -34,7 +35,8 @@ TrainConfig moe_config(const std::string& name, int E) {
   c.batch_size = 8;
   c.steps = 8;
   c.lr = 3e-3;
-  c.out_dir = (fs::temp_directory_path() / ("moe-gpt-moe-" + name)).string();
+  c.out_dir = (fs::temp_directory_path() /
+               ("moe-gpt-moe-" + name + "-" + std::to_string(::getpid()))).string();
   c.eval_every = 0;
   c.ckpt_every = 0;
   c.quiet = true;
