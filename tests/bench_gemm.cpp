@@ -1,6 +1,6 @@
 // bench_gemm.cpp — GFLOP/s of the CPU gemm (ops/gemm.h) on the shapes the model runs.
 //
-// Not a test: it prints a table, it asserts nothing (DESIGN.md: numbers come from benchmarks,
+// Not a test: it prints a table, it asserts nothing (notes/design.md: numbers come from benchmarks,
 // never from timed unit tests). Each shape runs with 1 thread and with all threads; the figure is
 // the best of several repetitions, FLOPs = 2*M*N*K. On a shared machine wall-clock figures drop
 // when other work steals the cores, so the 1-thread run also reports GFLOP per CPU-second

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   GPTConfig tiny;  // the `tiny` preset with the embedded corpus' vocabulary size
   tiny.n_layer = 4; tiny.d_model = 128; tiny.n_head = 4; tiny.seq_len = 64; tiny.vocab_size = 2048;
   bench("tiny", tiny, 16, steps);
-  GPTConfig tiny_moe = tiny;  // its MoE counterpart (issue 3): E = 8, every other layer
+  GPTConfig tiny_moe = tiny;  // its MoE counterpart (SPEC §2-3): E = 8, every other layer
   tiny_moe.moe_experts = 8;
   bench("tiny-e8", tiny_moe, 16, steps);
   GPTConfig small = tiny;  // the `small` preset with GPT-2's vocabulary

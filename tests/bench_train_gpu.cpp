@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   }
   const int steps = argc > 1 ? std::atoi(argv[1]) : 20;
   const std::string only = argc > 2 ? argv[2] : "";
-  cuda_set_allow_tf32(true);  // fp32 storage, TF32 tensor cores (issue 8's precision)
+  cuda_set_allow_tf32(true);  // fp32 storage, TF32 tensor cores (notes/cuda.md: f32 data, TF32 products)
   std::printf("bench_train_gpu: %s, TF32 on, %d timed steps\n", devices_describe().c_str(), steps);
   struct Row {
     const char* name;

@@ -1,4 +1,4 @@
-// gradcheck.h — the one gradient-check routine every op test uses (DESIGN.md "Tests").
+// gradcheck.h — the one gradient-check routine every op test uses (notes/design.md "Tests").
 //
 // How it checks an op: inputs are f64 tensors. The op's output `y = f(inputs)` is contracted with
 // a fixed random seed tensor R of the same shape, giving the scalar L = sum(y * R) (so every

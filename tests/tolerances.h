@@ -1,5 +1,5 @@
 // tolerances.h — the one tolerance policy for comparing a CUDA kernel with its CPU op, the
-// per-op values, and the comparison routine every kernel test uses (DESIGN.md "Tests").
+// per-op values, and the comparison routine every kernel test uses (notes/design.md "Tests").
 //
 // Policy: element i passes when  |gpu_i - cpu_i| <= atol + rtol * |cpu_i|
 // (or both are NaN, or both are the same infinity). The CPU op is the reference. atol covers

@@ -328,6 +328,17 @@ void cuda_synchronize() {
 
 void cuda_set_oom_hint(const std::string& hint) { oom_hint() = hint; }
 
+size_t cuda_total_memory() {
+  if (!cuda_available()) return 0;
+  size_t free_bytes = 0, total_bytes = 0;
+  const cudaError_t err = cudaMemGetInfo(&free_bytes, &total_bytes);
+  if (err != cudaSuccess) {
+    CUDA_IGNORE_ERROR(err);  // a size check must not fail: report "unknown"
+    return 0;
+  }
+  return total_bytes;
+}
+
 void* cuda_pinned_alloc(size_t bytes) {
   void* p = nullptr;
   if (!cuda_available()) {  // no driver: plain host memory serves the CPU path

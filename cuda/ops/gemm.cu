@@ -1,4 +1,4 @@
-// gemm.cu — the CUDA twins of ops/gemm.h, on cuBLAS (DESIGN.md: "GEMMs may use cuBLAS").
+// gemm.cu — the CUDA twins of ops/gemm.h, on cuBLAS (notes/design.md: "GEMMs may use cuBLAS").
 //
 // The one trick: our matrices are row-major, cuBLAS's are column-major. A row-major (M, N)
 // matrix with row stride ldc is, byte for byte, the column-major (N, M) matrix with leading

@@ -1,4 +1,4 @@
-// autograd.h — reverse-mode automatic differentiation on a tape (DESIGN.md "The core").
+// autograd.h — reverse-mode automatic differentiation on a tape (notes/design.md "The core").
 //
 // How it works, in one paragraph: every differentiable op computes its output, then calls
 // record() with its inputs and a backward closure. If gradients are enabled and any input requires
@@ -9,8 +9,8 @@
 // orders the nodes topologically, and runs each closure once in reverse order, adding (+=) the
 // returned gradients into the inputs' slots.
 //
-// Rules the ops follow (each one prevents a bug seen in other autograd code — STYLE-ANCHORS.md):
-//  * Backward returns one gradient per forward input, by position; an input that does not need a
+// Rules the ops follow (each one prevents a bug seen in other autograd code; notes/design.md "The
+// core"):  * Backward returns one gradient per forward input, by position; an input that does not need a
 //    gradient gets an undefined Tensor. The engine checks every returned shape against the input.
 //    (Storing edges only for grad-requiring inputs but indexing by position misaligns them.)
 //  * A closure must never capture its own output with history (that makes a reference cycle and

@@ -1,4 +1,4 @@
-// check.h — the project's one header of error checks (DESIGN.md "Errors").
+// check.h — the project's one header of error checks (notes/design.md "Errors").
 //
 // Two kinds of failure, kept apart on purpose:
 //   CHECK(cond, msg...)     a *user* error: bad flag, missing file, malformed record, mismatched

@@ -66,6 +66,10 @@ void cuda_synchronize();
 // --seq-len (now 1024)". Programs set it once they know their shapes.
 void cuda_set_oom_hint(const std::string& hint);
 
+// Total memory of the current GPU in bytes (0 without one): for refusing, before any work, a model
+// that cannot fit (nn/gpt_io.h check_model_fits).
+size_t cuda_total_memory();
+
 // Page-locked ("pinned") host memory, for staging device buffers through the host (the MPI host
 // transport): copies from and to it run at full PCIe speed and may be asynchronous. Plain malloc
 // in a CPU-only build.

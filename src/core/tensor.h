@@ -4,7 +4,7 @@
 // A (B, T, C) tensor is B blocks of T rows of C contiguous values; element [b][t][c] sits at
 // offset + b*strides[0] + t*strides[1] + c*strides[2] (strides counted in elements, not bytes).
 //
-// Dimension letters used across the code base (SPEC.md):
+// Dimension letters used across the code base (notes/spec.md):
 //   B batch, T sequence length, C model width, H FFN width (4C), V vocabulary, L layers,
 //   NH heads, hs head size (C/NH), E experts, K = 2 (top-k), N = B*T tokens, Cap expert capacity.
 //

@@ -1,5 +1,6 @@
-// dist.h — the processes of a run: rank, world size, which GPU each rank uses (SPEC §4; DESIGN.md
-// "Distribution"). MPI (OpenMPI) is the engine: `mpirun -np W ./train ...` starts W ranks.
+// dist.h — the processes of a run: rank, world size, which GPU each rank uses (SPEC §4;
+// notes/design.md "Distribution"). MPI (OpenMPI) is the engine: `mpirun -np W ./train ...` starts
+// W ranks.
 //
 // dist_init() works without mpirun: a program started directly is one rank (rank 0 of 1) and MPI
 // is not even initialised (OpenMPI's "singleton" start costs over a second, paid by every CLI

@@ -1,6 +1,6 @@
 // mpi_check.h — MPI_CHECK(expr): an MPI call that fails becomes a moe::Error naming the call, the
-// source line and MPI's own words (DESIGN.md "Errors"; the CUDA twins are in cuda/cuda_common.h).
-// MPI's default handler would abort without saying where; the programs turn the Error into a
+// source line and MPI's own words (notes/design.md "Errors"; the CUDA twins are in
+// cuda/cuda_common.h). MPI's default handler would abort without saying where; the programs turn the Error into a
 // message and dist_abort, which ends every rank.
 #pragma once
 #include <mpi.h>

@@ -1,6 +1,6 @@
 // program.h — what the three programs (train, eval, finetune) share around their work: flag
 // parsing, --help, the runtime set-up (threads, devices, --device check) and the one place that
-// turns an error into "error: <message>" on stderr and exit code 1 (DESIGN.md "Errors").
+// turns an error into "error: <message>" on stderr and exit code 1 (notes/design.md "Errors").
 #pragma once
 #include <functional>
 #include <string>

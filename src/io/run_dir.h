@@ -1,6 +1,7 @@
 // run_dir.h — what train and finetune share about the folder a run writes into, and about being
 // stopped: nothing is replaced silently, two runs never share a folder, and a stop request (Ctrl-C
-// or a cluster's SIGTERM) ends the run cleanly with its work saved (issue 9, "Nothing lost").
+// or a cluster's SIGTERM) ends the run cleanly with its work saved (notes/design.md "Hardening",
+// "Nothing lost").
 //
 //  * RunDirLock: a lock file `<dir>/.lock` created with O_EXCL and holding the owner's pid. A
 //    second process using the same folder gets a clear "in use by pid N" error instead of two

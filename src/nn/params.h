@@ -1,4 +1,4 @@
-// params.h — the named parameter registry (DESIGN.md "The core").
+// params.h — the named parameter registry (notes/design.md "The core").
 //
 // Every trainable tensor of a model is registered once, under a stable dotted name
 // ("blocks.3.attn.qkv.weight"). The optimizer walks this list, checkpoints store tensors under

@@ -95,7 +95,7 @@ inline float exp_fast(float x) {
   const bool is_nan = x != x;
   x = is_nan ? 0.0f : x;
   // clamp, written as selects (std::min/max block vectorisation; so does -ftrapping-math, the
-  // default: see notes/ops_part2.md "Compiler flags")
+  // default: see notes/ops-norm-act-loss-attention.md "Compiler flags")
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.3f ? 88.3f : x;
   const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round(x / ln2): 1.5 * 2^23

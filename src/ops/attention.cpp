@@ -7,7 +7,8 @@
 //   backward  dPd = dout v^T,  dv = Pd^T dout,  dS = softmax'(dP),  dq = dS k / sqrt(hs),
 //             dk = dS^T q / sqrt(hs)
 // The products run over the full T x T square although half of it is masked: the blocked gemm
-// still beats a causal loop that skips the zeros (measured at T = 64 and 256; notes/ops_part2.md).
+// still beats a causal loop that skips the zeros (measured at T = 64 and 256;
+// notes/ops-norm-act-loss-attention.md).
 //
 // Parallel plan: one task per (batch, head). A (b, h) pair reads its own q, k, v columns and writes
 // its own output columns and its own P block, so threads never share an output and the result is

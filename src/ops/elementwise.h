@@ -1,4 +1,4 @@
-// elementwise.h — the glue primitives: add, mul, scale, sum, mean (DESIGN.md "The core").
+// elementwise.h — the glue primitives: add, mul, scale, sum, mean (notes/design.md "The core").
 //
 // These are the few small ops the model uses between its coarse layer ops (the residual add
 // `h = x + Attn(LN1(x))` of SPEC §2, summing loss terms in SPEC §3 step 10). No broadcasting:

@@ -28,8 +28,8 @@ namespace moe {
 namespace {
 
 // Register tile per element type, chosen by the vector width the compiler targets (measured,
-// notes/ops_part1.md). The default x86-64 build (-O2, SSE2: 16 registers of 4 floats) does best
-// with 4 x 16; builds with AVX (e.g. -march=native: 8 floats per register, FMA) with 8 x 8.
+// notes/ops-linear-shape-embedding.md). The default x86-64 build (-O2, SSE2: 16 registers of 4
+// floats) does best with 4 x 16; builds with AVX (e.g. -march=native: 8 floats per register, FMA) with 8 x 8.
 // Doubles (gradient checks, small shapes) use 4 x 8.
 template <typename T> struct Tile;
 #if defined(__AVX__)

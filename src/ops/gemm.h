@@ -6,7 +6,7 @@
 // and the per-expert FFNs (SPEC §3 step 9, through gemm_batched). On the GPU the same contract is
 // met by cuBLAS or the project's tiled kernel (cuda/).
 //
-// How it is fast in plain C++ (notes/ops_part1.md has the numbers):
+// How it is fast in plain C++ (notes/ops-linear-shape-embedding.md has the numbers):
 //   * cache blocking: K is cut into panels of 256, op(A) into blocks of up to 64 rows, op(B) into
 //     blocks of up to 256 columns; each block is packed into a contiguous, zero-padded buffer;
 //   * a register-blocked micro-kernel computes an MR x NR tile of C (4 x 16 floats on SSE2) with

@@ -14,7 +14,7 @@
 // cuBLASLt matmul with the bias added in its epilogue, its backward and matmul are cuBLAS
 // (cuda/ops/linear.cu); CUDA runs f32 only.
 //
-// Derivatives (notes/ops_part1.md):
+// Derivatives (notes/ops-linear-shape-embedding.md):
 //   y = x @ w^T + b          dx = dy @ w,      dw = dy^T @ x,     db = sum over rows of dy
 //   out = a @ b (batched)    da = dout @ b^T,  db = a^T @ dout
 #pragma once

@@ -12,7 +12,7 @@
 // Negative dims count from the end, as in PyTorch. i32 tensors (token ids) pass through every
 // forward; only floating tensors carry gradients.
 //
-// Derivatives (notes/ops_part1.md):
+// Derivatives (notes/ops-linear-shape-embedding.md):
 //   reshape    dx = reshape(dout, x.shape)
 //   transpose  dx = transpose(dout, d0, d1)
 //   slice      dx = zeros(x.shape) with dx[..., start:end, ...] = dout

@@ -1,5 +1,5 @@
 // main_mpi.cpp — entry point of the MPI test binary (build/.../test_mpi), run by `make test` as
-// `mpirun -np W test_mpi` for W = 1, 2, 4 (SPEC §4 expert and data parallelism; DESIGN.md
+// `mpirun -np W test_mpi` for W = 1, 2, 4 (SPEC §4 expert and data parallelism; notes/design.md
 // "Distribution": "One rank or W ranks, the same global batch gives the same loss and
 // gradients").
 //

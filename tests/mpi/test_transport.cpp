@@ -1,4 +1,4 @@
-// The transports of src/dist against answers known by construction (issue 11 "All-to-all: each
+// The transports of src/dist against answers known by construction (notes/distributed.md "Tests"; "All-to-all: each
 // transport gives a known answer at W = 1, 2, 4"), and the all_to_all op's gradient.
 // Run under mpirun by `make test`; on a GPU machine the device transports run too.
 #include <gtest/gtest.h>
