@@ -80,9 +80,9 @@ static std::vector<int32_t> tokens_of(const std::vector<std::string>& files,
   const std::string cache = (fs::path(cache_dir) / ("tokens-" + tok.fingerprint() + "-" +
                                                     hex64(source_fingerprint(files)) + ".bin"))
                                 .string();
+  // load_or_build_token_cache says itself whether it reused, built or wrote the cache: one line
+  // each, no repetition here.
   TokenCacheResult r = load_or_build_token_cache(files, tok, cache, log);
-  if (log) log(str_cat(r.rebuilt ? "encoded " : "reused token cache: ", r.tokens.size(),
-                       " tokens", r.rebuilt ? " (" + r.reason + ")" : "", " -> ", cache));
   return std::move(r.tokens);
 }
 
