@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/strings.h"
 #include "io/flags_detail.h"
 
 namespace moe {
@@ -95,15 +96,6 @@ using namespace flags_detail;
 namespace {
 
 // ---- small text helpers -------------------------------------------------------------------
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Levenshtein distance (insert, delete, substitute = 1), two rows of the usual DP table. Used to
 // suggest the nearest flag for a typo: "--bacth-size" -> "--batch-size".
@@ -391,8 +383,8 @@ std::vector<FlagParser::Assignment> FlagParser::read_command_line(int argc,
   std::string bare_bool;                    // a Bool flag given without '=' just before
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (!starts_with(arg, "--") || arg == "--") {
-      if (starts_with(arg, "-") && arg.size() > 1 && arg != "--") {  // "-lr": one dash short
+    if (!str_starts_with(arg, "--") || arg == "--") {
+      if (str_starts_with(arg, "-") && arg.size() > 1 && arg != "--") {  // "-lr": one dash short
         std::string near = nearest_flag(arg.substr(1));
         CHECK(false, "unknown option '", arg, "': flags start with two dashes",
               near.empty() ? "." : "; did you mean --" + near + "?", help_hint(prog_));
@@ -413,7 +405,7 @@ std::vector<FlagParser::Assignment> FlagParser::read_command_line(int argc,
     } else if (s->type == FlagType::Bool) {
       value = "true", bare_bool = name;
     } else {
-      CHECK(i + 1 < argc && !starts_with(argv[i + 1], "--"), "--", name, " needs a value: ",
+      CHECK(i + 1 < argc && !str_starts_with(argv[i + 1], "--"), "--", name, " needs a value: ",
             what_is_accepted(*s), ". HINT: e.g. --", name, " ", s->default_value, " or --", name,
             "=", s->default_value, ".");
       value = argv[++i];
@@ -440,16 +432,16 @@ std::vector<FlagParser::Assignment> FlagParser::read_config(const std::string& p
   std::map<std::string, int> seen;  // key -> line where it was first set
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (line_no == 1 && starts_with(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
-    std::string t = trim(line);
+    if (line_no == 1 && str_starts_with(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
+    std::string t = trim_ascii(line);
     if (t.empty() || t[0] == '#') continue;
     std::string where = str_cat(path, ":", line_no, ": ");
     size_t eq = t.find('=');
     CHECK(eq != std::string::npos, where, "expected key=value, got '", t,
           "'. HINT: one setting per line, e.g. lr=1e-3; comments start with '#'.");
-    std::string key = trim(t.substr(0, eq)), value = trim(t.substr(eq + 1));
+    std::string key = trim_ascii(t.substr(0, eq)), value = trim_ascii(t.substr(eq + 1));
     std::string bare = key.substr(std::min(key.find_first_not_of('-'), key.size()));
-    CHECK(!starts_with(key, "-"), where, "write the key without dashes: '", bare, "=", value,
+    CHECK(!str_starts_with(key, "-"), where, "write the key without dashes: '", bare, "=", value,
           "', not '", key, "=", value, "'.");
     CHECK(!key.empty(), where, "missing key before '='.");
     const FlagSpec* s = lookup(key, "", where);

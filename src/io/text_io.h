@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/strings.h"
 
 namespace moe {
 
@@ -64,13 +65,6 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // (a full disk) is noticed at once, naming the file, instead of at the end of a long run.
 void append_to_file(const std::string& path, const std::string& text);
 
-// Small string helpers shared by the eval files.
-std::string trim_ascii(const std::string& s);                               // ASCII whitespace
-std::vector<std::string> split_list(const std::string& s, char sep);  // trimmed, empties dropped
-bool str_ends_with(const std::string& s, const std::string& suffix);
-int64_t utf8_length(const std::string& s);  // code points (continuation bytes not counted)
-// Byte offset of code point `cp_index` in UTF-8 `s` (s.size() when cp_index is the length);
-// -1 when s has fewer code points. ReCoRD's entity spans count code points (Python indices).
-int64_t utf8_byte_offset(const std::string& s, int64_t cp_index);
+// The string helpers (trim_ascii, split_list, str_ends_with, utf8_length, ...) are core/strings.h.
 
 }  // namespace moe
