@@ -24,8 +24,11 @@
 #include "data/bpe.h"
 #include "data/unicode.h"
 #include "io/json.h"
+#include "test_util.h"
 
 namespace moe {
+using moe::testing::error_of;
+using moe::testing::has;
 namespace {
 
 namespace fs = std::filesystem;
@@ -113,16 +116,6 @@ std::string make_corpus(int sentences) {
 }
 
 // Runs f, expecting moe::Error; returns its message ("" when nothing was thrown).
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // -------------------------------------------------------------------------------------------------
 // Pre-tokeniser: hand-worked cases of GPT-2's regex
 

@@ -24,8 +24,11 @@
 #include "data/bpe.h"
 #include "data/corpus.h"
 #include "data/synthetic.h"
+#include "test_util.h"
 
 namespace moe {
+using moe::testing::error_of;
+using moe::testing::has;
 namespace {
 namespace fs = std::filesystem;
 
@@ -55,21 +58,6 @@ const BpeTokenizer& small_tokenizer() {
   return tok;
 }
 
-// The message of the moe::Error thrown by f, or "" if none was thrown.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
 TEST(Corpus, ADirectoryMeansItsTxtAndTxtXzFilesOnly) {
   TempDir d;
   d.file("b.txt", "bee\n");
@@ -95,12 +83,12 @@ TEST(Corpus, ADirectoryMeansItsTxtAndTxtXzFilesOnly) {
   const std::string tsv = (d.path / "gutenberg.index.tsv").string();
   EXPECT_EQ(list_text_files(tsv), std::vector<std::string>{tsv});
   // The listing printed by train names every file, or the ends of a long list.
-  EXPECT_TRUE(contains(describe_file_list(want), want[3])) << describe_file_list(want);
+  EXPECT_TRUE(has(describe_file_list(want), want[3])) << describe_file_list(want);
   std::vector<std::string> many;
   for (int i = 0; i < 30; ++i) many.push_back("f" + std::to_string(100 + i) + ".txt");
   const std::string shown = describe_file_list(many);
-  EXPECT_TRUE(contains(shown, "f100.txt") && contains(shown, "f129.txt") &&
-              contains(shown, "20 more") && !contains(shown, "f115.txt"))
+  EXPECT_TRUE(has(shown, "f100.txt") && has(shown, "f129.txt") &&
+              has(shown, "20 more") && !has(shown, "f115.txt"))
       << shown;
 }
 
@@ -108,15 +96,15 @@ TEST(Corpus, ListingErrorsSayWhatToDo) {
   TempDir d;
   const std::string missing = (d.path / "nope").string();
   std::string msg = error_of([&] { list_text_files(missing); });
-  EXPECT_TRUE(contains(msg, missing) && contains(msg, "does not exist") && contains(msg, "HINT"))
+  EXPECT_TRUE(has(msg, missing) && has(msg, "does not exist") && has(msg, "HINT"))
       << msg;
 
   fs::create_directories(d.path / "empty_dir");
   d.file("empty_dir/.only_hidden", "x\n");
   d.file("empty_dir/index.tsv", "a\tb\n");
   msg = error_of([&] { list_text_files((d.path / "empty_dir").string()); });
-  EXPECT_TRUE(contains(msg, "no non-empty text file") && contains(msg, "*.txt") &&
-              contains(msg, "HINT"))
+  EXPECT_TRUE(has(msg, "no non-empty text file") && has(msg, "*.txt") &&
+              has(msg, "HINT"))
       << msg;
 }
 
@@ -180,7 +168,7 @@ TEST(Corpus, CacheIsWrittenReusedAndInvalidated) {
   ASSERT_TRUE(fs::exists(cache));
   EXPECT_EQ(fs::file_size(cache), 48 + 4 * r1.tokens.size());
   ASSERT_FALSE(log.empty());
-  EXPECT_TRUE(contains(log[0], "building (no cache file yet)")) << log[0];
+  EXPECT_TRUE(has(log[0], "building (no cache file yet)")) << log[0];
 
   // Reuse: patch the first cached token and see the patched value come back, which proves the
   // second call read the file instead of encoding again.
@@ -202,7 +190,7 @@ TEST(Corpus, CacheIsWrittenReusedAndInvalidated) {
   d.file("text/doc.txt", "Ben walked home.\n");
   TokenCacheResult r3 = load_or_build_token_cache({src}, tok, cache);
   EXPECT_TRUE(r3.rebuilt);
-  EXPECT_TRUE(contains(r3.reason, "source files changed")) << r3.reason;
+  EXPECT_TRUE(has(r3.reason, "source files changed")) << r3.reason;
   EXPECT_EQ(tok.decode(r3.tokens), "Ben walked home.\n\n");
 
   // Touching it (same size and bytes, new modification time) invalidates it too.
@@ -215,7 +203,7 @@ TEST(Corpus, CacheIsWrittenReusedAndInvalidated) {
   ASSERT_NE(other.fingerprint(), tok.fingerprint());
   TokenCacheResult r4 = load_or_build_token_cache({src}, other, cache);
   EXPECT_TRUE(r4.rebuilt);
-  EXPECT_TRUE(contains(r4.reason, "tokenizer changed")) << r4.reason;
+  EXPECT_TRUE(has(r4.reason, "tokenizer changed")) << r4.reason;
   EXPECT_FALSE(load_or_build_token_cache({src}, other, cache).rebuilt);
 
   // No temporary file is left next to the cache.
@@ -234,13 +222,13 @@ TEST(Corpus, TruncatedCacheIsRebuilt) {
   fs::resize_file(cache, fs::file_size(cache) - 4);  // lose the last token
   TokenCacheResult r = load_or_build_token_cache({src}, tok, cache);
   EXPECT_TRUE(r.rebuilt);
-  EXPECT_TRUE(contains(r.reason, "truncated or corrupt")) << r.reason;
+  EXPECT_TRUE(has(r.reason, "truncated or corrupt")) << r.reason;
   EXPECT_EQ(r.tokens, want);
 
   fs::resize_file(cache, 20);  // shorter than the header
   r = load_or_build_token_cache({src}, tok, cache);
   EXPECT_TRUE(r.rebuilt);
-  EXPECT_TRUE(contains(r.reason, "truncated")) << r.reason;
+  EXPECT_TRUE(has(r.reason, "truncated")) << r.reason;
   EXPECT_EQ(r.tokens, want);
   EXPECT_FALSE(load_or_build_token_cache({src}, tok, cache).rebuilt);  // healthy again
 }
@@ -253,7 +241,7 @@ TEST(Corpus, CacheErrors) {
   // A file that is not a cache is never overwritten.
   const std::string foreign = d.file("notes.txt", "my precious notes, not a cache\n");
   std::string msg = error_of([&] { load_or_build_token_cache({src}, tok, foreign); });
-  EXPECT_TRUE(contains(msg, "refusing to overwrite") && contains(msg, foreign)) << msg;
+  EXPECT_TRUE(has(msg, "refusing to overwrite") && has(msg, foreign)) << msg;
   std::ifstream in(foreign);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}),
             "my precious notes, not a cache\n");
@@ -263,13 +251,13 @@ TEST(Corpus, CacheErrors) {
   write_token_cache(cache, {0, 1, tok.vocab_size() + 5}, tok.fingerprint(),
                     source_fingerprint({src}));
   msg = error_of([&] { load_or_build_token_cache({src}, tok, cache); });
-  EXPECT_TRUE(contains(msg, "outside the tokenizer's vocabulary") && contains(msg, "delete"))
+  EXPECT_TRUE(has(msg, "outside the tokenizer's vocabulary") && has(msg, "delete"))
       << msg;
 
   // A corpus with no tokens at all names the file.
   const std::string empty = d.file("empty.txt", "");
   msg = error_of([&] { load_or_build_token_cache({empty}, tok, ""); });
-  EXPECT_TRUE(contains(msg, empty) && contains(msg, "no tokens")) << msg;
+  EXPECT_TRUE(has(msg, empty) && has(msg, "no tokens")) << msg;
 }
 
 // While alive, files of this process cannot grow past `bytes` (RLIMIT_FSIZE): every write beyond
@@ -300,7 +288,7 @@ TEST(Corpus, FullDiskWhileWritingTheCacheNamesItAndLeavesNothing) {
     FileSizeLimit full(16 << 10);  // the cache needs far more than 16 KiB
     msg = error_of([&] { load_or_build_token_cache({src}, tok, cache); });
   }
-  EXPECT_TRUE(contains(msg, cache) && contains(msg, "disk may be full")) << msg;
+  EXPECT_TRUE(has(msg, cache) && has(msg, "disk may be full")) << msg;
   EXPECT_FALSE(fs::exists(cache));
   int entries = 0;  // no .tmp-* file left next to where the cache would be
   for (const auto& e : fs::directory_iterator(fs::path(cache).parent_path())) (void)e, ++entries;

@@ -13,24 +13,17 @@
 
 #include "core/check.h"
 #include "data/dataset.h"
+#include "test_util.h"
 
 namespace moe {
+using moe::testing::error_of;
+using moe::testing::has;
 namespace {
 
 std::vector<int32_t> iota_tokens(int n, int32_t first = 0) {
   std::vector<int32_t> v(static_cast<size_t>(n));
   std::iota(v.begin(), v.end(), first);
   return v;
-}
-
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Dataset, BlocksAreShiftedSlicesOfTheStream) {

@@ -13,8 +13,11 @@
 
 #include "core/check.h"
 #include "io/text_io.h"
+#include "test_util.h"
 
 namespace moe {
+using moe::testing::error_of;
+using moe::testing::has;
 namespace {
 namespace fs = std::filesystem;
 
@@ -51,20 +54,6 @@ std::string read_all(const std::string& path) {
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();
-}
-
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
 }
 
 TEST(TextIo, ByteOrderMarkIsDroppedFromPlainAndXzFiles) {

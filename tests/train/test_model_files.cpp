@@ -16,26 +16,15 @@
 #include "io/checkpoint.h"
 #include "nn/gpt.h"
 #include "nn/gpt_io.h"
+#include "test_util.h"
 
 using namespace moe;
+using moe::testing::error_of;
+using moe::testing::has;
 using moe::testing::gpt_config;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // A small real checkpoint of model `c` (parameters and config meta), named `path` for messages.
 Checkpoint small_checkpoint(const GPTConfig& c, const std::string& path) {

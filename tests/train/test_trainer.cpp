@@ -18,8 +18,11 @@
 #include "io/json.h"
 #include "train/run_log.h"
 #include "train/trainer.h"
+#include "test_util.h"
 
 using namespace moe;
+using moe::testing::error_of;
+using moe::testing::has;
 namespace fs = std::filesystem;
 
 namespace {
@@ -231,20 +234,6 @@ TEST(Trainer, InterruptSavesACheckpointAndExits130) {
 // notes/design.md "Hardening": nothing lost, nothing false
 
 namespace {
-
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // Every value of every tensor of the checkpoint at `path` is finite.
 bool all_finite(const std::string& path) {
