@@ -49,7 +49,8 @@ void bench_shape(const Shape4& s, const BpeTokenizer& tok, int steps) {
   add_tokenizer_to_checkpoint(ck, tok);
   SequenceClassifier model(ck, task_info("boolq"), 0.1, 1);
   AdamW opt(model.params(), AdamWConfig{});
-  Rng rng(3), data_rng(5);
+  CounterRng rng(3, 2);
+  Rng data_rng(5);
   std::vector<int32_t> ids(B * s.T), labels(B);
   for (auto& v : ids) v = static_cast<int32_t>(data_rng.below(static_cast<uint64_t>(cfg.vocab_size)));
   for (auto& v : labels) v = static_cast<int32_t>(data_rng.below(2));

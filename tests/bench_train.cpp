@@ -29,7 +29,8 @@ static double peak_rss_mib() {
 static void bench(const char* name, GPTConfig cfg, int B, int steps) {
   GPT model(cfg, 1);
   AdamW opt(model.params(), AdamWConfig{});
-  Rng rng(7), data_rng(3);
+  CounterRng rng(7, 1);
+  Rng data_rng(3);
   const int T = cfg.seq_len;
   Tensor x = Tensor::empty({B, T}, DType::I32), y = Tensor::empty({B, T}, DType::I32);  // (B, T)
   auto step = [&] {

@@ -85,7 +85,8 @@ Tensor gelu(const Tensor& x_in) {
 template <typename T>
 void dropout_forward(T* out, const T* x, DropoutMask m, int64_t n) {
   parallel_for(n, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] * dropout_factor<T>(m, i);
+    DropoutMaskReader<T> mask{m};
+    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] * mask.factor(i);
   }, kGrain);
 }
 
@@ -93,7 +94,8 @@ void dropout_forward(T* out, const T* x, DropoutMask m, int64_t n) {
 template <typename T>
 void dropout_backward(T* dx, const T* dout, DropoutMask m, int64_t n) {
   parallel_for(n, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * dropout_factor<T>(m, i);
+    DropoutMaskReader<T> mask{m};
+    for (int64_t i = lo; i < hi; ++i) dx[i] = dout[i] * mask.factor(i);
   }, kGrain);
 }
 

@@ -52,6 +52,25 @@ MOE_HD T dropout_factor(const DropoutMask& m, int64_t i) {
   return u >= static_cast<float>(m.p) ? static_cast<T>(1.0 / (1.0 - m.p)) : T(0);
 }
 
+// The same factors read element by element along a run of indices: one Philox block gives four
+// consecutive values, so a reader keeps the last block and computes each block once instead of
+// once per element (4x fewer Philox evaluations in the CPU loops; the values are identical).
+template <typename T>
+struct DropoutMaskReader {
+  const DropoutMask& m;
+  uint64_t block_id = ~uint64_t(0);
+  Philox4 block{};
+  MOE_HD T factor(int64_t i) {
+    const uint64_t index = m.draw.first + static_cast<uint64_t>(i);
+    if ((index >> 2) != block_id) {
+      block_id = index >> 2;
+      block = philox_block(m.draw.seed, m.draw.stream, block_id);
+    }
+    const float u = bits_to_uniform(block.v[index & 3]);
+    return u >= static_cast<float>(m.p) ? static_cast<T>(1.0 / (1.0 - m.p)) : T(0);
+  }
+};
+
 // ---- raw kernels (contiguous buffers of n elements)
 template <typename T>
 void gelu_forward(T* out, const T* x, int64_t n);

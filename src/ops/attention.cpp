@@ -47,9 +47,10 @@ struct HeadScratch {
 template <typename F>
 static const F* head_mask(const DropoutMask* m, HeadScratch<F>& s, int64_t i, int64_t T) {
   if (!m) return nullptr;
+  DropoutMaskReader<F> mask{*m};
   for (int64_t t = 0; t < T; ++t) {
     F* row = s.mk.data() + t * T;
-    for (int64_t u = 0; u <= t; ++u) row[u] = dropout_factor<F>(*m, (i * T + t) * T + u);
+    for (int64_t u = 0; u <= t; ++u) row[u] = mask.factor((i * T + t) * T + u);
     std::fill(row + t + 1, row + T, F(0));
   }
   return s.mk.data();
