@@ -12,7 +12,7 @@ has() { [[ " $what " == *" $1 "* || " $what " == *" all "* ]]; }
 step() { echo "== $(date +%T) $*"; }
 
 step "device"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
-step "build"; make -j"$(nproc)" all build/cuda/test_all build/cuda/bench_train_gpu > "$OUT/build.log" 2>&1 \
+step "build"; make -j"$(nproc)" all build/cuda/test_all build/cuda/test_mpi build/cuda/bench_train_gpu > "$OUT/build.log" 2>&1 \
   || { tail -40 "$OUT/build.log"; exit 1; }
 if has tests; then
   step "tests"; ./build/cuda/test_all > "$OUT/tests.log" 2>&1; echo "test_all exit $?"
