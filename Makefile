@@ -109,6 +109,7 @@ test: check-tools $(PROG_BINS) $(BUILD)/test_all $(BUILD)/test_mpi
 	./$(BUILD)/test_all
 	@for w in 1 2 4; do echo "== mpirun -np $$w $(BUILD)/test_mpi"; \
 	  $(MPIRUN) -np $$w ./$(BUILD)/test_mpi || exit 1; done
+	bash tests/mpi/failures.sh $(PROGDIR) "$(MPIRUN)"
 
 debug:
 	$(MAKE) USE_CUDA=0 BUILD=build/debug OPT="-O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

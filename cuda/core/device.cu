@@ -328,6 +328,11 @@ void cuda_synchronize() {
 
 void cuda_set_oom_hint(const std::string& hint) { oom_hint() = hint; }
 
+void cuda_set_device(int k) {
+  CHECK(k >= 0 && k < cuda_device_count(), "GPU ", k, " is not visible: ", devices_describe());
+  CUDA_CHECK(cudaSetDevice(k));
+}
+
 size_t cuda_total_memory() {
   if (!cuda_available()) return 0;
   size_t free_bytes = 0, total_bytes = 0;

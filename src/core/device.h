@@ -47,8 +47,12 @@ struct CudaMemoryStats {
   int64_t num_cache_hits = 0;     // allocations served from the cache
 };
 // The device a program runs on, from its --device flag: "cpu", "cuda" (an error naming the
-// reason when no GPU is usable), or "auto" (the GPU when one is visible, else the CPU).
-Device resolve_device(const std::string& choice);
+// reason when no GPU is usable), or "auto" (the GPU when one is visible, else the CPU). The GPU
+// is number local_rank % (visible GPUs), where local_rank is the process's rank among the MPI
+// ranks of its host (0 for one process), and it becomes the current device.
+Device resolve_device(const std::string& choice, int local_rank = 0);
+// Makes GPU k the current device of this process (no-op without CUDA).
+void cuda_set_device(int k);
 // One line for the program's start: "cuda:0 NVIDIA H200 (139 GiB)" or "cpu".
 std::string describe_device(const Device& d);
 

@@ -20,6 +20,7 @@ bool cuda_allow_tf32() { return false; }
 void cuda_synchronize() {}
 void cuda_set_oom_hint(const std::string&) {}
 size_t cuda_total_memory() { return 0; }
+void cuda_set_device(int) {}
 void* cuda_pinned_alloc(size_t bytes) { return std::malloc(bytes == 0 ? 1 : bytes); }
 void cuda_pinned_free(void* p) { std::free(p); }
 

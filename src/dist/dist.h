@@ -13,7 +13,11 @@
 // the collectives. A rank that fails calls dist_abort(): every rank ends at once with the
 // message (nothing hangs in a collective waiting for a rank that is gone).
 #pragma once
+#include <cstddef>
 #include <string>
+#include <vector>
+
+#include "core/tensor.h"
 
 namespace moe {
 
@@ -41,7 +45,31 @@ void dist_barrier();
 // The max over ranks of a host value (e.g. "did any rank see bad input?"), and the sum.
 double dist_max(double v);
 double dist_sum(double v);
+// Element-wise sum over ranks, in place (every rank passes the same size). Adding zeros is exact,
+// so "each rank fills its own entries of a zeroed buffer, then sum" collects results bitwise.
+void dist_sum_inplace(std::vector<double>& v);
 // Rank 0's string on every rank (e.g. a checkpoint path decided by rank 0).
 std::string dist_broadcast(const std::string& s);
+// Rank 0's bytes on every rank, in place (every rank passes the same n).
+void dist_broadcast_bytes(void* data, size_t n);
+// Concatenation along dim 0 of every rank's `local` (same shape and dtype on every rank), in rank
+// order, returned on rank 0 as a CPU tensor (undefined on the other ranks). What a checkpoint
+// written by W ranks needs: the full (E, ...) expert tensors from the W slices (SPEC §4).
+Tensor dist_gather_dim0(const Tensor& local);
+
+// Runs the enclosed code as if the world were split into consecutive groups of `group_size`
+// ranks (world % group_size == 0): inside, dist() and every collective (transports included)
+// see only this rank's group, so a test started with 4 ranks can also run W' = 1 and W' = 2
+// (checkpoint re-sharding, tests/mpi). Restores the whole world when it ends. Not nestable.
+class DistGroupScope {
+ public:
+  explicit DistGroupScope(int group_size);
+  ~DistGroupScope();
+  DistGroupScope(const DistGroupScope&) = delete;
+  DistGroupScope& operator=(const DistGroupScope&) = delete;
+
+ private:
+  DistContext saved_;
+};
 
 }  // namespace moe

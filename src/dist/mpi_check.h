@@ -16,6 +16,10 @@ namespace moe {
   throw Error(str_cat("MPI error: ", expr, " failed at ", file, ":", line, ": ", text));
 }
 
+// The communicator of the current group of ranks (MPI_COMM_WORLD unless a DistGroupScope is
+// active, dist.h); every collective of src/dist goes through it.
+MPI_Comm dist_comm();
+
 }  // namespace moe
 
 #define MPI_CHECK(expr)                                                   \

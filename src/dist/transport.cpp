@@ -44,7 +44,7 @@ void alltoall_host(const void* send, void* recv, int64_t chunk, DType dt) {
   const int64_t piece = int64_t(1) << 30;
   if (chunk <= piece) {
     MPI_CHECK(MPI_Alltoall(send, static_cast<int>(chunk), mpi_type(dt), recv,
-                           static_cast<int>(chunk), mpi_type(dt), MPI_COMM_WORLD));
+                           static_cast<int>(chunk), mpi_type(dt), dist_comm()));
     return;
   }
   // Large chunks: one exchange per piece of every chunk, through a datatype whose extent is a
@@ -56,7 +56,7 @@ void alltoall_host(const void* send, void* recv, int64_t chunk, DType dt) {
     MPI_CHECK(MPI_Type_create_resized(block, 0, static_cast<MPI_Aint>(chunk * es), &strided));
     MPI_CHECK(MPI_Type_commit(&strided));
     MPI_CHECK(MPI_Alltoall(static_cast<const char*>(send) + off * es, 1, strided,
-                           static_cast<char*>(recv) + off * es, 1, strided, MPI_COMM_WORLD));
+                           static_cast<char*>(recv) + off * es, 1, strided, dist_comm()));
     MPI_Type_free(&strided);
     MPI_Type_free(&block);
   }
@@ -67,7 +67,7 @@ void allreduce_host(void* x, int64_t n, DType dt) {
   for (int64_t off = 0; off < n; off += piece) {
     const int64_t m = std::min(piece, n - off);
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(x) + off * dtype_size(dt),
-                            static_cast<int>(m), mpi_type(dt), MPI_SUM, MPI_COMM_WORLD));
+                            static_cast<int>(m), mpi_type(dt), MPI_SUM, dist_comm()));
   }
 }
 

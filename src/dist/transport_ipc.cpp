@@ -31,7 +31,7 @@ class Mailbox {
     const IpcHandle h = ipc_export(mine_);
     std::vector<IpcHandle> all(static_cast<size_t>(W));
     MPI_CHECK(MPI_Allgather(&h, sizeof h, MPI_BYTE, all.data(), sizeof h, MPI_BYTE,
-                            MPI_COMM_WORLD));
+                            dist_comm()));
     peer_.assign(static_cast<size_t>(W), nullptr);
     for (int q = 0; q < W; ++q) peer_[q] = q == me ? mine_ : ipc_open(all[q]);
   }
@@ -55,7 +55,7 @@ class Mailbox {
 // Every rank's queued GPU work is done, and every rank got here.
 void all_ranks_idle() {
   ipc_sync();
-  MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  MPI_CHECK(MPI_Barrier(dist_comm()));
 }
 
 class CudaIpcTransport : public Transport {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "dist/dist.h"
 #include "io/text_io.h"
 #include "io/json.h"
 
@@ -21,7 +22,7 @@ namespace moe {
 // progress bar
 
 Progress::Progress(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled && total > 0),
+    : label_(std::move(label)), total_(total), enabled_(enabled && total > 0 && is_root()),
       tty_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

@@ -21,6 +21,8 @@
 #include "eval/perplexity.h"
 #include "eval/report.h"
 #include "eval/samples.h"
+#include "dist/dist.h"
+#include "dist/transport.h"
 #include "eval/speedup.h"
 #include "eval/tasks.h"
 #include "io/checkpoint.h"
@@ -112,6 +114,7 @@ void check_finite_parameters(const Checkpoint& ck) {
 namespace {
 
 struct Session {
+  std::unique_ptr<Transport> transport;  // W ranks: the all-to-alls of the MoE layers (SPEC §4)
   std::unique_ptr<GPT> model;
   std::unique_ptr<BpeTokenizer> tok;
   Checkpoint meta;  // the checkpoint's meta and path (its tensors are in the model)
@@ -152,7 +155,16 @@ Session load_session(const Flags& flags, Device device) {
   Session s;
   Checkpoint ck = load_checkpoint(checkpoint_path(flags));
   check_finite_parameters(ck);
-  s.model = gpt_from_checkpoint(ck, device);  // the checkpoint's CPU tensors are copied over
+  // Under mpirun (W ranks) each rank holds its slice of the experts and scores its share of every
+  // batch's rows (eval/scoring.cpp); the checkpoint's CPU tensors are copied over.
+  ExpertParallel ep;
+  if (dist().world > 1) {
+    s.transport = make_transport(flags.get_str("transport"), device);
+    ep = ExpertParallel{dist().rank, dist().world, s.transport.get()};
+    std::cout << "ranks: " << ep.world << " (each scores its share of every batch"
+              << ", transport " << s.transport->name() << ")" << std::endl;
+  }
+  s.model = gpt_from_checkpoint(ck, device, ep);
   s.tok = std::make_unique<BpeTokenizer>(tokenizer_from_checkpoint(ck));
   s.meta.meta = std::move(ck.meta);
   s.meta.path = ck.path;
@@ -253,7 +265,7 @@ void run_priming_task(const std::string& name, const Flags& flags, const std::st
   po.batch_size = static_cast<int>(flags.get_int("batch-size"));
   po.progress = s.progress;
   std::unique_ptr<SamplesWriter> samples;
-  if (flags.get_bool("log-samples")) {
+  if (flags.get_bool("log-samples") && is_root()) {
     samples = std::make_unique<SamplesWriter>(task, out_dir + "/samples_" + name + ".jsonl");
     po.on_item = [&samples](const ItemRecord& r) { samples->write(r); };
   }
@@ -426,7 +438,7 @@ int run_evaluation(const Flags& flags, Device device) {
   // The output folder is checked before any model is loaded: a bad --out-dir must not cost an
   // evaluation.
   const std::string out_dir = output_dir(flags);
-  check_out_dir(out_dir);
+  if (is_root()) check_out_dir(out_dir);  // rank 0 alone writes files (dist.h)
   Session s = load_session(flags, device);
   // The largest GPU buffers of an evaluation are one call's hidden states (batch x T x C) and
   // logits (rows x V): both shrink with --batch-size.
@@ -445,12 +457,13 @@ int run_evaluation(const Flags& flags, Device device) {
   }
   add_summary_rows(&s.results);
   std::cout << "\n" << results_table(s.results.rows);
-  write_results(path, s.results);
+  if (is_root()) write_results(path, s.results);
   std::cout << "results: " << path << std::endl;
   return 0;
 }
 
 int run_speedup_mode(const Flags& flags) {
+  if (!is_root()) return 0;  // no model to share: rank 0 does it all
   const std::string out = flags.was_set("out-dir") ? flags.get_str("out-dir") : "runs/eval";
   check_out_dir(out);
   run_speedup(split_list(flags.get_str("dense"), ','), split_list(flags.get_str("moe"), ','), out);

@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/check.h"
+#include "dist/dist.h"
 #include "nn/gpt.h"
 #include "ops/embedding.h"
 #include "ops/linear.h"
@@ -45,6 +46,7 @@ const char* scoring_description(Scoring s) {
 }
 
 size_t common_prefix_length(const std::vector<std::vector<int32_t>>& seqs) {
+  // ASSIGNMENT 7 BEGIN common_prefix_length
   if (seqs.empty()) return 0;
   size_t n = seqs[0].size();
   for (const auto& s : seqs) {
@@ -53,6 +55,7 @@ size_t common_prefix_length(const std::vector<std::vector<int32_t>>& seqs) {
     n = k;
   }
   return n;
+  // ASSIGNMENT 7 END
 }
 
 ItemSequences build_item_sequences(const EncodedItem& item, const std::vector<int32_t>& prefix,
@@ -102,6 +105,7 @@ int first_scored(const ItemSequences& item, size_t i) {
 std::vector<double> candidate_scores(const ItemSequences& item,
                                      const std::vector<std::vector<double>>& logprobs,
                                      Scoring rule) {
+  // ASSIGNMENT 7 BEGIN candidate_scores
   ASSERT_INTERNAL(logprobs.size() == item.seqs.size());
   std::vector<double> scores;
   for (size_t i = 0; i < item.seqs.size(); ++i) {
@@ -119,6 +123,7 @@ std::vector<double> candidate_scores(const ItemSequences& item,
     }
   }
   return scores;
+  // ASSIGNMENT 7 END
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -133,18 +138,47 @@ std::vector<std::vector<double>> GPTScorer::token_logprobs(
   return token_logprobs_from(seqs, std::vector<int>(seqs.size(), 1));
 }
 
+// W ranks (SPEC §4): every rank gets the same `seqs`, scores rows [r*per, (r+1)*per) of them
+// (per = ceil(B / W); a rank short of rows pads with empty ones, which the padding mask routes
+// nowhere, so every rank runs the same shapes in step, as the all-to-all needs), and the rows'
+// log-probabilities are collected on every rank by summing zero-filled buffers (exact). With an
+// eval capacity where nothing drops, each row scores as it would in one process.
 std::vector<std::vector<double>> GPTScorer::token_logprobs_from(
     const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first) {
+  const ExpertParallel& ep = model_.expert_parallel();
+  if (ep.world <= 1) return score_rows(seqs, first, 1);
+  const size_t B = seqs.size(), W = static_cast<size_t>(ep.world);
+  const size_t per = (B + W - 1) / W, lo = std::min(B, per * ep.rank), hi = std::min(B, lo + per);
+  std::vector<std::vector<int32_t>> mine(seqs.begin() + lo, seqs.begin() + hi);
+  std::vector<int> mine_first(first.begin() + lo, first.begin() + hi);
+  mine.resize(per);  // empty rows: padding only
+  mine_first.resize(per, 1);
+  size_t width = 1;  // every rank pads to the longest row of the whole batch: equal shapes
+  for (const auto& q : seqs) width = std::max(width, q.size());
+  const std::vector<std::vector<double>> part = score_rows(mine, mine_first, static_cast<int>(width));
+  std::vector<size_t> offset(B + 1, 0);
+  for (size_t b = 0; b < B; ++b) offset[b + 1] = offset[b] + seqs[b].size();
+  std::vector<double> flat(offset[B], 0.0);
+  for (size_t b = lo; b < hi; ++b)
+    std::copy(part[b - lo].begin(), part[b - lo].end(), flat.begin() + offset[b]);
+  dist_sum_inplace(flat);
+  std::vector<std::vector<double>> out(B);
+  for (size_t b = 0; b < B; ++b) out[b].assign(flat.begin() + offset[b], flat.begin() + offset[b + 1]);
+  return out;
+}
+
+std::vector<std::vector<double>> GPTScorer::score_rows(
+    const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first, int width) {
   ASSERT_INTERNAL(first.size() == seqs.size());
   std::vector<std::vector<double>> out(seqs.size());
-  if (seqs.empty()) return out;
+  if (seqs.empty()) return out;  // the same on every rank: B = 0 gives per = 0 everywhere
   NoGradGuard no_grad;
   const int B = static_cast<int>(seqs.size());
-  int L = 1;
+  int L = width;
   for (const auto& s : seqs) L = std::max(L, static_cast<int>(s.size()));
   CHECK(L <= context_length(), "a sequence of ", L, " tokens is longer than the context (",
         context_length(), ")");
-  // ids (B, L): right-padded with </s>; padding follows every real token, so causal attention
+  // ids (B, L), L at least `width`: right-padded with </s>; padding follows every real token, so causal attention
   // never lets it reach a real position, and the lengths tell the MoE gate which positions are
   // padding, so they take no expert slot (SPEC §3 step 5a): a score does not depend on the other
   // items of the batch except through capacity. forward_hidden moves both to the model's device.

@@ -82,6 +82,10 @@ class GPTScorer : public LanguageModelScorer {
       const std::vector<std::vector<int32_t>>& seqs, const std::vector<int>& first) override;
 
  private:
+  // The forward of these rows on this rank (token_logprobs_from splits a batch over W ranks),
+  // padded to at least `width` positions.
+  std::vector<std::vector<double>> score_rows(const std::vector<std::vector<int32_t>>& seqs,
+                                              const std::vector<int>& first, int width);
   GPT& model_;
   int eos_id_;
   CounterRng rng_;  // forward_hidden wants one; evaluation draws nothing (dropout off)

@@ -101,6 +101,10 @@ const FlagSpec kFlags[] = {
     {"tf32", BOOL, "true", "let the GPU's matrix products round f32 inputs to TF32 (tensor cores; "
      "~2x faster, ~1e-3 relative error per product); no effect on the CPU", nullptr, NA, NA,
      CLOSED, TEF, "run"},
+    {"transport", ENUM, "auto", "how MPI ranks exchange tensors (mpirun -np W): auto = the fastest "
+     "that works here, host = MPI on host buffers, cuda-ipc = GPU peer copies on one host, "
+     "mpi-cuda = device pointers to a CUDA-aware MPI (notes/distributed.md)",
+     "auto|host|cuda-ipc|mpi-cuda", NA, NA, CLOSED, TEF, "run"},
     {"log-every", INT, "10", "print and log the training loss every N steps", nullptr, 1, kIntMax,
      CLOSED, TF, "run", kLogEveryHelp},
     {"eval-every", INT, "100", "evaluate on the validation set every N steps; 0 = only at the end",

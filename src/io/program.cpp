@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <streambuf>
 
 #include "core/check.h"
 #include "core/device.h"
 #include "core/parallel.h"
+#include "dist/dist.h"
 
 namespace moe {
 
@@ -36,9 +38,42 @@ void check_out_dir(const std::string& dir, const char* flag) {
   fs::remove(probe, ec);
 }
 
-Device program_device(const Flags& flags) { return resolve_device(flags.get_str("device")); }
+Device program_device(const Flags& flags) {
+  return resolve_device(flags.get_str("device"), dist().local_rank);
+}
+
+static int run_program_body(int argc, char** argv, Program prog,
+                            const std::function<int(const Flags&)>& body);
+
+namespace {
+// Where the output of ranks other than 0 goes: nowhere (rank 0 alone prints, dist.h).
+class NullBuffer : public std::streambuf {
+ protected:
+  int overflow(int c) override { return traits_type::not_eof(c); }
+};
+}  // namespace
+
+// A failure on one rank must end every rank at once, with the message of the rank that saw it:
+// the others may be waiting in a collective for it and would hang (dist_abort).
+static int fail(const std::string& message) {
+  if (dist().world > 1) dist_abort("error: " + message, 1);
+  std::cerr << "error: " << message << std::endl;
+  return 1;
+}
 
 int run_program(int argc, char** argv, Program prog, const std::function<int(const Flags&)>& body) {
+  dist_init(&argc, &argv);
+  static NullBuffer null_buffer;
+  if (!is_root()) std::cout.rdbuf(&null_buffer);
+  // Exit codes other than errors (3 non-finite, 130/143 stopped) are reached by every rank
+  // together (train/train_loop.cpp agrees on them), so the ranks finish normally.
+  const int code = run_program_body(argc, argv, prog, body);
+  dist_finalize();
+  return code;
+}
+
+static int run_program_body(int argc, char** argv, Program prog,
+                            const std::function<int(const Flags&)>& body) {
   try {
     Flags flags = parse_flags(argc, argv, prog);
     if (flags.get_bool("help")) {
@@ -55,8 +90,7 @@ int run_program(int argc, char** argv, Program prog, const std::function<int(con
               << std::endl;
     return body(flags);
   } catch (const std::exception& e) {  // moe::Error and anything the standard library throws
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
+    return fail(e.what());
   }
 }
 

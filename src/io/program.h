@@ -19,7 +19,9 @@ Device program_device(const Flags& flags);
 void check_out_dir(const std::string& dir, const char* flag = "out-dir");
 
 // Parse the flags of `prog`, answer --help, set up threads and devices, then run `body`;
-// returns the exit code for main(). `body` returns its own code (0, 3, 130, ...).
+// returns the exit code for main(). `body` returns its own code (0, 3, 130, ...). Under mpirun
+// it starts MPI (dist_init), silences the standard output of ranks other than 0, picks each
+// rank's GPU, and turns an error on any rank into the end of every rank (dist_abort).
 int run_program(int argc, char** argv, Program prog, const std::function<int(const Flags&)>& body);
 
 }  // namespace moe

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/autograd.h"
+#include "dist/comm_ops.h"
 #include "moe/dispatch.h"
 #include "moe/experts.h"
 #include "ops/activation.h"
@@ -152,7 +153,29 @@ static void check_moe_inputs(const Tensor& x, const MoEParams& p, const MoEConfi
   CHECK(p.wg.defined() && p.wg.dim() == 2 && p.wg.size(0) == cfg.num_experts &&
         p.wg.size(1) == x.size(-1), "MoE layer: wg must be (E, C) = (", cfg.num_experts, ", ",
         x.size(-1), "), got ", shape_of(p.wg));
-  // The expert tensors are checked, with their shapes in the message, by expert_ffn.
+  const ExpertParallel& ep = cfg.ep;
+  CHECK(ep.world >= 1 && ep.rank >= 0 && ep.rank < ep.world, "MoE layer: rank ", ep.rank,
+        " of a world of ", ep.world);
+  CHECK(cfg.num_experts % ep.world == 0 && cfg.num_experts >= ep.world, "expert parallelism: ",
+        cfg.num_experts, " experts cannot be split evenly over ", ep.world, " ranks (E % W must "
+        "be 0 and E >= W). HINT: run with a number of ranks that divides --moe-experts");
+  CHECK(ep.world == 1 || ep.transport != nullptr, "MoE layer: ", ep.world, " ranks need a "
+        "transport for the all-to-all");
+  CHECK(p.w1.defined() && p.w1.dim() == 3 && p.w1.size(0) == ep.local_experts(cfg.num_experts),
+        "MoE layer: w1 must hold this rank's ", ep.local_experts(cfg.num_experts), " of ",
+        cfg.num_experts, " experts, (E/W, C, H), got ", shape_of(p.w1));
+  // The other expert tensors are checked, with their shapes in the message, by expert_ffn.
+}
+
+// The experts of SPEC §4 on W ranks (moe_layer.h): buf (E, Cap, C) -> out (E, Cap, C), each row
+// processed by its expert on the rank that owns it.
+static Tensor experts_across_ranks(const Tensor& buf, const MoEParams& p, const ExpertParallel& ep) {
+  const int64_t E = buf.size(0), Cap = buf.size(1), C = buf.size(2), W = ep.world, El = E / W;
+  Tensor recv = all_to_all(reshape(buf, {W, El, Cap, C}), *ep.transport);  // (W, El, Cap, C)
+  Tensor mine = reshape(transpose(recv, 0, 1), {El, W * Cap, C});          // (El, W*Cap, C)
+  Tensor out = expert_ffn(mine, p.w1, p.b1, p.w2, p.b2);                   // (El, W*Cap, C)
+  Tensor back = transpose(reshape(out, {El, W, Cap, C}), 0, 1);            // (W, El, Cap, C)
+  return reshape(all_to_all(back, *ep.transport), {E, Cap, C});            // (E, Cap, C)
 }
 
 std::string moe_capacity_rule(const MoEConfig& cfg, bool training) {
@@ -184,7 +207,8 @@ MoEOutput moe_layer_forward(const Tensor& x_in, const MoEParams& p, const MoECon
   Tensor l_aux = load_balance_loss(rt.probs, routing);                // ()
   Tensor gates = gate_weights(rt.probs, routing);                     // (N, K)
   Tensor buf = dispatch(x, routing);                                  // (E, Cap, C)
-  Tensor out = expert_ffn(buf, p.w1, p.b1, p.w2, p.b2);               // (E, Cap, C)
+  Tensor out = cfg.ep.world == 1 ? expert_ffn(buf, p.w1, p.b1, p.w2, p.b2)  // (E, Cap, C)
+                                 : experts_across_ranks(buf, p, cfg.ep);
   out = dropout(out, cfg.expert_dropout, training, rng);              // (E, Cap, C)
   Tensor y = combine(out, gates, routing);                            // (N, C)
 

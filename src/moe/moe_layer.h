@@ -22,8 +22,17 @@
 // so padding of a right-padded batch takes no slot, gets an exactly-zero output row and counts in
 // no statistic (Note [Padding takes no slot] in gate.cpp). Cap still counts every position.
 //
-// What it leaves out: expert parallelism (the all-to-all of SPEC §4 goes between dispatch and the
-// experts; src/dist), expert-gradient scaling (the optimizer's job, SPEC §4).
+// Expert parallelism (SPEC §4; notes/distributed.md): on W ranks, each rank holds E/W experts
+// (w1, b1, w2, b2 are its slices, (E/W, ...)), gates its own N tokens with its own Cap, and the
+// dispatch buffer travels to the experts' owners and back:
+//   buf (E, Cap, C) = (W, E/W, Cap, C)  --all_to_all-->  (W, E/W, Cap, C), slot q from rank q
+//   --transpose-->  (E/W, W*Cap, C): each local expert's rows from every rank
+//   expert_ffn on the E/W local experts, the transpose back, the reverse all_to_all
+//   out (E, Cap, C): this rank's rows, processed by their experts wherever they live
+// Both exchanges and both transposes are ops on the tape, so backward mirrors them; the expert
+// gradients end up on their owner summed over every rank's tokens (never all-reduced).
+//
+// What it leaves out: expert-gradient scaling (the trainer's job, SPEC §4).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,6 +45,21 @@
 #include "moe/gate.h"
 
 namespace moe {
+class Transport;  // dist/transport.h
+}
+
+namespace moe {
+
+// Where the experts of a layer live (SPEC §4): rank `rank` of `world` holds experts
+// [rank*E/world, (rank+1)*E/world), and `transport` carries the two all-to-alls (unused when
+// world == 1). Every rank must run every MoE forward and backward together, with the same shapes.
+struct ExpertParallel {
+  int rank = 0;
+  int world = 1;
+  Transport* transport = nullptr;
+  int local_experts(int E) const { return E / world; }
+  int first_expert(int E) const { return rank * (E / world); }
+};
 
 struct MoEConfig {
   int num_experts = 0;                  // E, e.g. 16 (512 in the paper's largest models)
@@ -43,6 +67,7 @@ struct MoEConfig {
   double eval_capacity_fraction = 0.0;  // f > 0: Cap = ceil(f * N) in evaluation; 0 = off
   std::string top2_policy = "all";      // "all" (paper) | "sampling" | "random" (SPEC §3 step 4)
   double expert_dropout = 0.0;          // dropout on each expert's output, e.g. 0.1 (SPEC §2)
+  ExpertParallel ep;                    // where the experts live; one rank by default
 };
 
 // One MoE layer's parameters. The expert tensors are (E, ...) so that the experts of one rank are

@@ -93,6 +93,7 @@ Tensor KVCacheDecoder::ffn(int layer, const Tensor& h) {
   mc.eval_capacity_fraction = 1.0;  // Cap = N: no token is ever dropped
   mc.top2_policy = c.top2_policy;
   mc.expert_dropout = 0.0;
+  mc.ep = model_.expert_parallel();  // W ranks: every rank decodes in step (same shapes)
   return moe_layer_forward(h, p, mc, false, rng_).y;
 }
 

@@ -56,8 +56,23 @@ Tensor sinusoidal_positions(int T, int C) {
 // ---------------------------------------------------------------------------------------------
 // construction
 
-GPT::GPT(const GPTConfig& cfg, uint64_t seed, Device device) : cfg_(cfg), device_(device) {
+// Rows [first, first + n) of dim 0 of `full`, as a tensor of its own (the rest is freed).
+static Tensor own_slice(const Tensor& full, int64_t first, int64_t n) {
+  Shape shape = full.shape();
+  shape[0] = n;
+  Tensor out = Tensor::empty(shape, full.dtype());
+  out.copy_from(full.slice_view(0, first, first + n));
+  return out;
+}
+
+GPT::GPT(const GPTConfig& cfg, uint64_t seed, Device device, ExpertParallel ep)
+    : cfg_(cfg), device_(device), ep_(ep) {
   cfg_.validate();
+  if (cfg.is_moe())
+    CHECK(ep.world >= 1 && cfg.moe_experts % ep.world == 0 && cfg.moe_experts >= ep.world,
+          "expert parallelism: ", cfg.moe_experts, " experts cannot be split evenly over ",
+          ep.world, " ranks (E % W must be 0 and E >= W). HINT: run with a number of ranks that "
+          "divides --moe-experts");
   Rng rng(seed);
   const int C = cfg.d_model, H = cfg.d_ff(), V = cfg.vocab_size;
   const double lin_c = 1.0 / std::sqrt(static_cast<double>(C));  // U(+-1/sqrt(fan_in)), fan_in C
@@ -79,7 +94,14 @@ GPT::GPT(const GPTConfig& cfg, uint64_t seed, Device device) : cfg_(cfg), device
     if (cfg.is_moe_layer(l)) {
       // The MoE counterpart: E experts of the dense FFN's shape, each with its own draws.
       b.is_moe = true;
-      MoEParams m = moe_params_init(cfg.moe_experts, C, H, rng);
+      MoEParams m = moe_params_init(cfg.moe_experts, C, H, rng);  // all E, then this rank's
+      if (ep.world > 1) {
+        const int64_t first = ep.first_expert(cfg.moe_experts), n = ep.local_experts(cfg.moe_experts);
+        m.w1 = own_slice(m.w1, first, n);
+        m.b1 = own_slice(m.b1, first, n);
+        m.w2 = own_slice(m.w2, first, n);
+        m.b2 = own_slice(m.b2, first, n);
+      }
       b.moe.wg = params_.add(pre + "moe.gate.weight", m.wg);
       b.moe.w1 = params_.add(pre + "moe.experts.w1", m.w1);
       b.moe.b1 = params_.add(pre + "moe.experts.b1", m.b1);
@@ -168,6 +190,7 @@ MoEConfig GPT::moe_config() const {
   mc.eval_capacity_fraction = cfg_.eval_capacity_fraction;
   mc.top2_policy = cfg_.top2_policy;
   mc.expert_dropout = cfg_.dropout;
+  mc.ep = ep_;
   return mc;
 }
 
@@ -206,10 +229,16 @@ std::vector<int> GPT::moe_layer_indices() const {
 int64_t GPT::active_param_count() const {
   int64_t active = 0;
   for (const auto& [name, t] : params_.all()) {
-    if (is_expert_param(name)) active += t.numel() / cfg_.moe_experts * 2;  // 2 of E experts
+    if (is_expert_param(name)) active += t.numel() / t.size(0) * 2;  // 2 experts of E
     else active += t.numel();
   }
   return active;
+}
+
+int64_t GPT::param_count_all_ranks() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : params_.all()) n += t.numel() * (is_expert_param(name) ? ep_.world : 1);
+  return n;
 }
 
 bool GPT::is_expert_param(const std::string& name) {

@@ -42,7 +42,13 @@ class GPT {
   // Parameters are drawn on the CPU from `seed` (so a seed gives the same model on every device)
   // and then live on `device`; every forward runs where they are (ids and targets may come from
   // any device and are moved there).
-  GPT(const GPTConfig& cfg, uint64_t seed, Device device = cpu());
+  //
+  // `ep` spreads the experts over ranks (SPEC §4): the full model is drawn from `seed` on every
+  // rank (so W ranks start from the same model as one process), and each rank keeps only its
+  // experts [rank*E/W, (rank+1)*E/W) of every MoE layer; the registry then holds those (E/W, ...)
+  // slices under the usual names. Checkpoints gather and re-slice them (train/trainer.cpp,
+  // nn/gpt_io.h).
+  GPT(const GPTConfig& cfg, uint64_t seed, Device device = cpu(), ExpertParallel ep = {});
 
   // ids, targets: (B, T) int32. Returns the mean next-token NLL (a scalar on the tape, on the
   // model's device). `training` turns dropout on; its random numbers come from `rng` (a counter
@@ -62,6 +68,9 @@ class GPT {
                         const Tensor& lengths = Tensor());
 
   Device device() const { return device_; }
+  const ExpertParallel& expert_parallel() const { return ep_; }
+  // Scalars of the whole model, every rank's experts counted (params().count() is this rank's).
+  int64_t param_count_all_ranks() const;
 
   // Sum over MoE layers of the load-balancing loss of the last forward (SPEC §3 step 10); an
   // undefined tensor for a dense model.
@@ -100,6 +109,7 @@ class GPT {
 
   GPTConfig cfg_;
   Device device_;
+  ExpertParallel ep_;
   ParamRegistry params_;
   Tensor wte_;                       // (V, C) token embedding, tied with the output layer
   std::vector<BlockParams> blocks_;  // L blocks

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/device.h"
+#include "dist/dist.h"
 #include "io/text_io.h"
 
 namespace fs = std::filesystem;
@@ -90,10 +91,39 @@ BpeTokenizer tokenizer_from_checkpoint(const Checkpoint& ck) {
   return tok;
 }
 
+// "param/blocks.1.moe.experts.w1" -> is it an expert tensor (of a parameter or its moments)?
+static bool names_expert_tensor(const std::string& name) {
+  const size_t slash = name.find('/');
+  return GPT::is_expert_param(slash == std::string::npos ? name : name.substr(slash + 1));
+}
+
+Tensor gather_if_expert(const std::string& name, const Tensor& t, const ExpertParallel& ep) {
+  if (ep.world <= 1 || !names_expert_tensor(name)) return t;
+  return dist_gather_dim0(t);
+}
+
 void add_gpt_to_checkpoint(Checkpoint& ck, const GPT& model) {
   for (const auto& [k, v] : model.config().to_meta()) ck.set_meta(k, v);
   ck.set_meta("dropout", str_cat(model.config().dropout));
-  for (const auto& [name, t] : model.params().all()) ck.add_tensor("param/" + name, t);
+  for (const auto& [name, t] : model.params().all()) {
+    const Tensor full = gather_if_expert("param/" + name, t, model.expert_parallel());
+    if (full.defined()) ck.add_tensor("param/" + name, full);
+  }
+}
+
+void slice_experts_for_rank(Checkpoint& ck, int num_experts, const ExpertParallel& ep) {
+  if (ep.world <= 1) return;
+  CHECK(num_experts % ep.world == 0 && num_experts >= ep.world, "checkpoint ", ck.path, " has ",
+        num_experts, " experts per MoE layer, which cannot be split evenly over ", ep.world,
+        " ranks (E % W must be 0 and E >= W). HINT: run it with a number of ranks that divides ",
+        num_experts);
+  const int64_t first = ep.first_expert(num_experts), n = ep.local_experts(num_experts);
+  for (auto& [name, t] : ck.tensors) {
+    if (!names_expert_tensor(name)) continue;
+    CHECK(t.dim() >= 1 && t.size(0) == num_experts, "checkpoint ", ck.path, ": ", name,
+          " has shape ", shape_str(t.shape()), ", expected ", num_experts, " experts first");
+    t = t.slice_view(0, first, first + n).clone();
+  }
 }
 
 void load_gpt_params(GPT& model, const Checkpoint& ck) {
@@ -161,12 +191,19 @@ static void check_params_match_meta(const Checkpoint& ck, const GPTConfig& cfg) 
   }
 }
 
-std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck, Device device) {
-  const GPTConfig cfg = GPTConfig::from_meta(ck.meta, ck.path);  // reads "dropout" too
-  check_params_match_meta(ck, cfg);
+std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck_in, Device device,
+                                         const ExpertParallel& ep) {
+  const GPTConfig cfg = GPTConfig::from_meta(ck_in.meta, ck_in.path);  // reads "dropout" too
+  check_params_match_meta(ck_in, cfg);
   check_model_fits(cfg, 1, cfg.seq_len, device, false,
                    "run it on a device with more memory (--device)");
-  auto model = std::make_unique<GPT>(cfg, 0, device);
+  auto model = std::make_unique<GPT>(cfg, 0, device, ep);
+  if (ep.world <= 1 || !cfg.is_moe()) {
+    load_gpt_params(*model, ck_in);
+    return model;
+  }
+  Checkpoint ck = ck_in;  // the expert tensors become this rank's slices
+  slice_experts_for_rank(ck, cfg.moe_experts, ep);
   load_gpt_params(*model, ck);
   return model;
 }

@@ -24,12 +24,24 @@ namespace moe {
 void add_tokenizer_to_checkpoint(Checkpoint& ck, const BpeTokenizer& tok);
 BpeTokenizer tokenizer_from_checkpoint(const Checkpoint& ck);
 
-void add_gpt_to_checkpoint(Checkpoint& ck, const GPT& model);  // config meta + parameters
+// Config meta + parameters. Under expert parallelism (SPEC §4) every rank must call it: the
+// expert slices are gathered into full (E, ...) tensors on rank 0, which alone gets them (the
+// other ranks' `ck` stays without them and is not meant to be saved).
+void add_gpt_to_checkpoint(Checkpoint& ck, const GPT& model);
+// `t`, or for an expert tensor (GPT::is_expert_param of the name after its "param/", "adam_m/" or
+// "adam_v/" prefix) the gather of every rank's slice on rank 0, undefined on the others.
+Tensor gather_if_expert(const std::string& name, const Tensor& t, const ExpertParallel& ep);
+// Replaces every full expert tensor of `ck` (parameters and AdamW moments) by this rank's slice
+// [rank*E/W, (rank+1)*E/W), so that a checkpoint written by any number of ranks loads on W ranks.
+// CHECK-fails, naming the file, when E % W != 0 or E < W.
+void slice_experts_for_rank(Checkpoint& ck, int num_experts, const ExpertParallel& ep);
 // Build the model the checkpoint describes on `device` and load its parameters (CHECK-fails,
 // naming the file and the key or parameter, on malformed meta, a parameter count the meta does not
 // explain, a non-f32 or mis-shaped tensor, or a model too big for the device). Checkpoints hold
 // CPU tensors whatever device wrote them, so any checkpoint loads on any device.
-std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck, Device device = cpu());
+// With `ep`, the model holds this rank's experts only (the checkpoint's full tensors are sliced).
+std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck, Device device = cpu(),
+                                         const ExpertParallel& ep = {});
 // The name and shape of every parameter GPT(cfg) has, in its order, computed without building it
 // (so a checkpoint's tensors can be checked against its meta first).
 std::vector<std::pair<std::string, Shape>> gpt_param_shapes(const GPTConfig& cfg);

@@ -95,7 +95,14 @@ Tensor AdamW::step(double lr, const std::vector<double>* lr_scale, const Tensor&
   const Tensor g = guard.defined() ? guard.to(dev).contiguous() : Tensor();
   const float* gp = g.defined() ? g.data<float>(true) : nullptr;
   const int64_t count = static_cast<int64_t>(table.size());
-  if (dev.is_cuda()) {
+  if (!sharded_.empty()) {
+    sharded_grad_norm(norm, table);
+    if (dev.is_cuda())
+      adamw_update_cuda(table.data(), count, a, norm.data<float>(true), gp,
+                        bad_step_.data<int32_t>(true));
+    else
+      adamw_update(table.data(), count, a, norm.data<float>(), gp, bad_step_.data<int32_t>());
+  } else if (dev.is_cuda()) {
     adamw_grad_norm_cuda(norm.data<float>(true), table.data(), count);
     adamw_update_cuda(table.data(), count, a, norm.data<float>(true), gp,
                       bad_step_.data<int32_t>(true));
@@ -104,6 +111,32 @@ Tensor AdamW::step(double lr, const std::vector<double>* lr_scale, const Tensor&
     adamw_update(table.data(), count, a, norm.data<float>(), gp, bad_step_.data<int32_t>());
   }
   return norm;
+}
+
+void AdamW::set_sharded(std::vector<bool> sharded, std::function<double(double)> sum_over_ranks) {
+  CHECK(sharded.size() == params_.size(), "AdamW::set_sharded: ", sharded.size(),
+        " flags for ", params_.size(), " parameters");
+  sharded_ = std::move(sharded);
+  sum_over_ranks_ = std::move(sum_over_ranks);
+}
+
+// norm = sqrt(sum of squares of the replicated gradients + the sum over ranks of the squares of
+// the sliced ones). Each part goes through the same norm kernel over its half of the table.
+void AdamW::sharded_grad_norm(Tensor& norm, const std::vector<AdamWTensor>& table) const {
+  std::vector<AdamWTensor> parts[2];
+  for (size_t k = 0; k < table.size(); ++k) parts[sharded_[k] ? 1 : 0].push_back(table[k]);
+  double sq[2];
+  for (int h = 0; h < 2; ++h) {
+    Tensor n = Tensor::zeros({}, DType::F32, norm.device());
+    if (norm.device().is_cuda())
+      adamw_grad_norm_cuda(n.data<float>(true), parts[h].data(),
+                           static_cast<int64_t>(parts[h].size()));
+    else
+      adamw_grad_norm(n.data<float>(), parts[h].data(), static_cast<int64_t>(parts[h].size()));
+    const double v = n.item();  // the one read per step of a sharded model
+    sq[h] = v * v;
+  }
+  norm.fill(std::sqrt(sq[0] + sum_over_ranks_(sq[1])));
 }
 
 int64_t AdamW::first_nonfinite_step() const { return static_cast<int64_t>(bad_step_.item()); }

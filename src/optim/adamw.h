@@ -23,6 +23,7 @@
 // `total_steps` (SPEC §5; the paper warms up over 375M tokens).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,8 @@ struct AdamWConfig {
   double clip_grad = 0.0;  // 0 = no clipping (the paper's default)
 };
 
+struct AdamWTensor;  // one parameter's pointers for the update kernels (below)
+
 class AdamW {
  public:
   AdamW(const ParamRegistry& params, const AdamWConfig& cfg);
@@ -49,6 +52,12 @@ class AdamW {
   Tensor step(double lr, const std::vector<double>* lr_scale = nullptr,
               const Tensor& guard = Tensor());
   int64_t steps_taken() const { return t_; }
+  // Expert parallelism (SPEC §4; notes/distributed.md): the parameters with sharded[k] set are
+  // held in slices, one per rank, so the global gradient norm needs every rank's share of their
+  // squares: `sum_over_ranks` adds a host value over the ranks. With it, step() computes the norm
+  // as sqrt(shared^2 + sum over ranks of sliced^2) — the same on every rank, so clipping and the
+  // non-finite skip agree everywhere — at the cost of one device read per step.
+  void set_sharded(std::vector<bool> sharded, std::function<double(double)> sum_over_ranks);
   // The first step whose update was skipped as non-finite, 0 if none (reads the device flag).
   int64_t first_nonfinite_step() const;
 
@@ -61,6 +70,9 @@ class AdamW {
   std::vector<Tensor> m_, v_;  // same shapes as the parameters
   AdamWConfig cfg_;
   int64_t t_ = 0;
+  void sharded_grad_norm(Tensor& norm, const std::vector<AdamWTensor>& table) const;
+  std::vector<bool> sharded_;                   // empty: nothing sharded
+  std::function<double(double)> sum_over_ranks_;
   Tensor bad_step_;  // () i32 on the parameters' device: first non-finite step, 0 = none
 };
 

@@ -42,6 +42,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.resume = f.get_str("resume");
   c.overwrite = f.get_bool("overwrite");
   c.max_minutes = f.get_float("max-minutes");
+  c.transport = f.get_str("transport");
   CHECK(c.data.val_fraction > 0 || !c.data.val_data.empty(),
         "--val-fraction 0 leaves no validation data. HINT: give --val-data FILE or a fraction > 0");
   return c;

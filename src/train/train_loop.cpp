@@ -24,8 +24,10 @@
 #include <sstream>
 
 #include "core/device.h"
+#include "dist/dist.h"
 #include "io/text_io.h"
 #include "ops/elementwise.h"
+#include "train/cpu_peak.h"
 #include "train/loss_plot.h"
 #include "train/run_log.h"
 #include "nn/generate.h"
@@ -52,6 +54,7 @@ static std::string hms(double seconds) {
 static const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT (Ctrl-C)"; }
 
 void Trainer::start_or_trim_log() {
+  if (!root()) return;  // rank 0 alone writes files
   if (cfg_.resume.empty()) {
     start_log(log_path_);
     return;
@@ -65,15 +68,27 @@ void Trainer::start_or_trim_log() {
                      " (written after the checkpoint by the interrupted run)"));
 }
 
-void Trainer::log_line(const std::string& json) const { append_to_file(log_path_, json + "\n"); }
+void Trainer::log_line(const std::string& json) const {
+  if (root()) append_to_file(log_path_, json + "\n");
+}
 
-// The dense peak this run's precision can reach on this GPU, for MFU (notes/design.md
-// "Performance": H100/H200 989 TFLOP/s bf16, 495 TF32, 67 plain f32); 0 where unknown (the CPU, other GPUs).
-static double peak_flops(const Device& dev) {
-  if (!dev.is_cuda()) return 0.0;
+// The peak MFU is measured against, and what it is ("mfu_peak" in log.jsonl). On an H100/H200
+// the dense peak of this run's precision (notes/design.md "Performance": 989 TFLOP/s bf16, 495
+// TF32, 67 plain f32); on the CPU the rate our own GEMM reaches on this machine, measured once
+// (train/cpu_peak.h); none (flops 0, no MFU) on other GPUs.
+struct MfuPeak {
+  double flops = 0;
+  std::string label;
+};
+static MfuPeak peak_flops(const Device& dev) {
+  if (!dev.is_cuda()) {
+    const CpuPeak p = cpu_gemm_peak();
+    return {p.flops_per_s, cpu_peak_label(p)};
+  }
   const std::string name = describe_device(dev);
-  if (name.find("H100") == std::string::npos && name.find("H200") == std::string::npos) return 0.0;
-  return cuda_allow_tf32() ? 495e12 : 67e12;
+  if (name.find("H100") == std::string::npos && name.find("H200") == std::string::npos) return {};
+  return cuda_allow_tf32() ? MfuPeak{495e12, "H100/H200 dense TF32 495 TFLOP/s"}
+                           : MfuPeak{67e12, "H100/H200 dense f32 67 TFLOP/s"};
 }
 
 static double gib(size_t bytes) { return static_cast<double>(bytes) / double(size_t(1) << 30); }
@@ -82,7 +97,8 @@ std::string Trainer::progress_json(const StepResult& s, double loss, double elap
                                    double tps) const {
   const double paper_ftok = paper_flops_per_token(cfg_.model);
   const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
-  const double peak = peak_flops(cfg_.device);
+  MfuPeak peak = peak_flops(cfg_.device);
+  peak.flops *= world_;  // W ranks, one device each: tokens/s counts all of them
   std::ostringstream js;
   js << "{\"step\":" << step_ << ",\"tokens\":" << static_cast<int64_t>(tokens_seen_)
      << ",\"loss\":" << json_fixed("%.6f", loss) << ",\"lr\":" << json_fixed("%.6g", s.lr)
@@ -91,7 +107,9 @@ std::string Trainer::progress_json(const StepResult& s, double loss, double elap
      << ",\"elapsed_s\":" << json_fixed("%.2f", elapsed)
      << ",\"compute_paper_flops\":" << json_fixed("%.6g", paper_ftok * tokens_seen_)
      << ",\"compute_model_flops\":" << json_fixed("%.6g", model_ftok * tokens_seen_);
-  if (peak > 0) js << ",\"mfu\":" << json_fixed("%.4f", tps * model_ftok / peak);
+  if (peak.flops > 0)
+    js << ",\"mfu\":" << json_fixed("%.4f", tps * model_ftok / peak.flops) << ",\"mfu_peak\":\""
+       << peak.label << "\"";
   if (cfg_.device.is_cuda())
     js << ",\"peak_mem_gib\":" << fmt("%.2f", gib(cuda_memory_stats().peak_bytes_in_use));
   return js.str();
@@ -115,7 +133,9 @@ std::string Trainer::kept_checkpoint_note() const {
 // parameters are those before it); stop without saving.
 bool Trainer::stop_if_nonfinite(int* code) const {
   const int64_t bad = opt_->first_nonfinite_step();
-  if (bad == 0) return false;
+  if (!any_rank(bad != 0)) return false;  // the global norm makes ranks agree; make sure
+  *code = 3;
+  if (!root()) return true;  // rank 0 reports it
   std::cerr << "error: the training loss or gradient is not finite at step " << bad
             << "; that update and later ones were not applied. " << kept_checkpoint_note()
             << ". HINT: lower --lr (or --moe-loss-weight), set --clip-grad 1.0, or check the "
@@ -130,6 +150,8 @@ bool Trainer::stop_if_nonfinite(int* code) const {
 bool Trainer::stop_if_state_nonfinite(int* code) {
   const std::string bad = first_nonfinite_state();
   if (bad.empty()) return false;
+  *code = 3;
+  if (!root()) return true;  // rank 0 reports it
   std::cerr << "error: after step " << step_ << ", " << bad << " holds a value that is not "
             << "finite (an update overflowed); it was not saved. " << kept_checkpoint_note()
             << ". HINT: lower --lr (or --moe-loss-weight), or set --clip-grad 1.0\n";
@@ -141,6 +163,7 @@ bool Trainer::stop_if_state_nonfinite(int* code) {
 // end of a complete run. A picture must never end a run that trained well, so a failure here is
 // reported and the run's own result stands.
 void Trainer::write_pictures(bool with_moe) const {
+  if (!root()) return;
   const std::string plot = (fs::path(cfg_.out_dir) / "loss.svg").string();
   try {
     write_loss_plot(log_path_, plot, str_cat("moe-gpt train, ", cfg_.out_dir));
@@ -148,7 +171,7 @@ void Trainer::write_pictures(bool with_moe) const {
     const std::string a = (fs::path(cfg_.out_dir) / "moe_tokens_per_expert.svg").string();
     routing_.write_svg(a, model_->moe_layer_indices());
     std::string msg = "wrote " + a;
-    if (cfg_.data.data.empty()) {
+    if (cfg_.data.data.empty() && world_ == 1) {  // it runs the model: one rank only
       const std::string b = (fs::path(cfg_.out_dir) / "moe_domain_routing.svg").string();
       write_domain_routing_svg(*model_, data_.tokenizer, b);
       msg += " and " + b;
@@ -196,11 +219,13 @@ void Trainer::log_step(const StepResult& s, double loss, bool eval_now, double e
   if (!moe_stats.empty()) routing_.add(step_, moe_stats);
   const double eta = elapsed / static_cast<double>(step_ - first_step) *
                      static_cast<double>(cfg_.steps - step_);
-  // MFU only where a peak is known (an H100/H200); on the CPU there is none (notes/training.md).
-  const double peak = peak_flops(cfg_.device);
+  // MFU where a peak is known: an H100/H200, or the CPU's measured GEMM peak (notes/training.md).
+  MfuPeak peak = peak_flops(cfg_.device);
+  peak.flops *= world_;  // W ranks, one device each: tokens/s counts all of them
   const double model_ftok = model_flops_per_token(cfg_.model, model_->active_param_count());
   std::string gpu;
-  if (peak > 0) gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak), "%");
+  if (peak.flops > 0)
+    gpu += str_cat(" | MFU ", fmt("%.1f", 100.0 * tps * model_ftok / peak.flops), "%");
   if (cfg_.device.is_cuda())
     gpu += str_cat(" | mem ", fmt("%.1f", gib(cuda_memory_stats().peak_bytes_in_use)), " GiB");
   say_line(str_cat("step ", step_, "/", cfg_.steps, " | loss ", fmt("%.4f", loss), " | lr ",
@@ -212,6 +237,8 @@ int Trainer::run() {
   StopSignals stop;  // SIGINT and SIGTERM now only ask the loop to stop
   start_or_trim_log();
   if (!cfg_.quiet) say_config();
+  // The CPU's peak is measured here, before the clock starts, so it costs no tokens/s.
+  if (!cfg_.device.is_cuda()) say_line(cpu_peak_description(cpu_gemm_peak()));
   if (cfg_.device.is_cuda()) cuda_reset_peak_memory();
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&t0] {
@@ -230,15 +257,22 @@ int Trainer::run() {
     const bool last = step_ == cfg_.steps;
     const bool eval_now = (cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last;
     const bool log_now = step_ % cfg_.log_every == 0 || eval_now || step_ == first_step + 1;
-    const bool out_of_time = cfg_.max_minutes > 0 && seconds() > cfg_.max_minutes * 60;
-    const int stop_signal = StopSignals::requested();
+    bool out_of_time = cfg_.max_minutes > 0 && seconds() > cfg_.max_minutes * 60;
+    int stop_signal = StopSignals::requested();
+    if (world_ > 1) {  // every rank must stop (and save) at the same step
+      const double agreed = dist_max(stop_signal * 2.0 + (out_of_time ? 1.0 : 0.0));
+      stop_signal = static_cast<int>(agreed) / 2;
+      out_of_time = static_cast<int>(agreed) % 2 == 1;
+    }
     const bool save_now = (cfg_.ckpt_every > 0 && step_ % cfg_.ckpt_every == 0) || last ||
                           stop_signal != 0 || out_of_time;
     if (!log_now && !save_now) continue;
     // From here on values are read from the device (it waits for the step to finish).
     if (stop_if_nonfinite(&code)) break;
     if (log_now) {
-      const double loss = loss_window.item() / static_cast<double>(window_steps);
+      // The mean over ranks: each rank's loss is the mean over its B/W rows of the global batch.
+      double loss = loss_window.item() / static_cast<double>(window_steps);
+      if (world_ > 1) loss = dist_sum(loss) / world_;
       loss_window.fill(0.0);
       window_steps = 0;
       log_step(s, loss, eval_now, seconds(), first_step);
@@ -250,9 +284,10 @@ int Trainer::run() {
       last_saved_step_ = step_;
     }
     if (stop_signal != 0) {
-      std::cerr << "stopped by " << signal_name(stop_signal) << ": saved a checkpoint at step "
-                << step_ << " to " << ckpt_path_ << "; continue with --resume " << ckpt_path_
-                << "\n";
+      if (root())
+        std::cerr << "stopped by " << signal_name(stop_signal) << ": saved a checkpoint at step "
+                  << step_ << " to " << ckpt_path_ << "; continue with --resume " << ckpt_path_
+                  << "\n";
       code = StopSignals::exit_code(stop_signal);
       break;
     }

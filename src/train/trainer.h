@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "dist/grad_sync.h"
+#include "dist/transport.h"
 #include "io/checkpoint.h"
 #include "io/run_dir.h"
 #include "nn/gpt.h"
@@ -43,6 +45,11 @@ struct TrainConfig {
   // MoE training (SPEC §3 step 10, §4)
   double moe_loss_weight = 0.01;          // loss = NLL + w * sum over MoE layers of l_aux
   std::string expert_scaling = "gradient";  // "gradient" (fairseq) | "lr" (seed summary)
+  // Ranks (SPEC §4, notes/distributed.md): under mpirun every rank builds a Trainer with the same
+  // config; batch_size is the global batch, each rank takes its B/W rows. `distributed = false`
+  // makes this Trainer a one-rank run whatever the launcher (tests compare the two).
+  std::string transport = "auto";  // auto | host | cuda-ipc | mpi-cuda
+  bool distributed = true;
 };
 
 // What one step produced, as () tensors on the model's device: reading them (item()) waits for
@@ -103,6 +110,13 @@ class Trainer {
   std::unique_ptr<GPT> model_;
   std::unique_ptr<AdamW> opt_;
   std::unique_ptr<TrainBatcher> batcher_;
+  // Ranks: this rank and W; the exchange of tensors; the gradient averaging after backward.
+  int rank_ = 0, world_ = 1;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<GradSync> grad_sync_;
+  bool root() const { return rank_ == 0; }
+  bool any_rank(bool v) const;
+  void check_same_settings_on_every_rank() const;  // v on some rank (the same answer on every rank)
   CounterRng dropout_rng_;  // dropout and gate noise: Philox stream (seed, offset), saved
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;

@@ -11,8 +11,10 @@
 #include "dist/comm_ops.h"
 #include "dist/dist.h"
 #include "dist/transport.h"
+#include "mpi_test_util.h"
 
 using namespace moe;
+using moe::testing::transports_here;
 
 namespace {
 
@@ -35,16 +37,6 @@ void expect_known_recv(const Tensor& recv, int64_t per_rank) {
       ASSERT_EQ(got[q * per_rank + i],
                 static_cast<float>(1000 * q + 10 * me) + static_cast<float>(i % 7) / 8.0f)
           << "rank " << me << ", chunk from rank " << q << ", element " << i;
-}
-
-std::vector<std::pair<std::string, Device>> transports_here() {
-  std::vector<std::pair<std::string, Device>> out = {{"host", cpu()}};
-  if (cuda_available()) {
-    out.push_back({"host", cuda()});
-    if (dist().local_size == dist().world) out.push_back({"cuda-ipc", cuda()});
-    if (mpi_cuda_aware()) out.push_back({"mpi-cuda", cuda()});
-  }
-  return out;
 }
 
 }  // namespace
