@@ -22,9 +22,15 @@ OPT      ?= -O2
 # result (no -ffast-math: IEEE semantics are kept).
 VEC      := -ftree-vectorize -fvect-cost-model=dynamic -fno-trapping-math
 WARN     := -Wall -Wextra
-CPPFLAGS := -Isrc -Icuda -Itests -DOMPI_SKIP_MPICXX=1 -DMPICH_SKIP_MPICXX=1
+# A plain compiler named by the environment (CXX=g++, as on some GPU images) gets OpenMPI's
+# include and link flags from the mpicxx wrapper.
+ifeq ($(findstring mpi,$(notdir $(firstword $(CXX)))),)
+  MPI_CPPFLAGS := $(filter -I%,$(shell mpicxx --showme:compile 2>/dev/null))
+  MPI_LDLIBS   := $(shell mpicxx --showme:link 2>/dev/null)
+endif
+CPPFLAGS := -Isrc -Icuda -Itests -DOMPI_SKIP_MPICXX=1 -DMPICH_SKIP_MPICXX=1 $(MPI_CPPFLAGS)
 CXXFLAGS  = $(CXXSTD) $(OPT) $(VEC) $(WARN) -pthread -MMD -MP
-LDLIBS   := -pthread
+LDLIBS   := -pthread $(MPI_LDLIBS)
 
 # ---- CUDA detection (printed, so a wrong probe is visible) --------------------------------------
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })

@@ -1,7 +1,10 @@
 // grad_sync.cpp — see grad_sync.h.
 #include "dist/grad_sync.h"
 
+#include <chrono>
+
 #include "core/autograd.h"
+#include "core/device.h"
 #include "ops/elementwise.h"
 
 namespace moe {
@@ -35,6 +38,8 @@ void GradSync::sync() {
     }
   if (world_ <= 1) return;
   const double inv_w = 1.0 / static_cast<double>(world_);
+  cuda_synchronize();  // the backward is not the exchange's (comm_stats)
+  const auto t0 = std::chrono::steady_clock::now();
   for (Bucket& b : buckets_) {
     if (!b.flat.defined())
       b.flat = Tensor::empty({b.numel}, DType::F32, params_[b.members[0]].second.device());
@@ -51,7 +56,12 @@ void GradSync::sync() {
       g.copy_from(b.flat.slice_view(0, off, off + g.numel()).view(g.shape()));
       off += g.numel();
     }
+    comm_stats().ar_bytes += static_cast<double>(b.numel) * sizeof(float);
+    ++comm_stats().ar_calls;
   }
+  cuda_synchronize();
+  comm_stats().ar_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace moe

@@ -160,6 +160,11 @@ class SelfTransport : public Transport {
 
 }  // namespace
 
+CommStats& comm_stats() {
+  static CommStats stats;
+  return stats;
+}
+
 bool mpi_cuda_aware() {
 #if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
   return dist().mpi && MPIX_Query_cuda_support() == 1;

@@ -34,6 +34,17 @@ class Transport {
   virtual void all_reduce(Tensor& x, double scale) = 0;
 };
 
+// What the exchanges cost, summed since the start of the process (or the last reset), for the
+// per-step breakdown `train` prints under mpirun (notes/benchmarks.md). Each exchange is timed
+// with the device idle before and after (the transports wait for the device anyway), so compute
+// and communication are measured apart; nothing overlaps them.
+struct CommStats {
+  double a2a_seconds = 0, a2a_bytes = 0;  // all-to-alls of the MoE layers (bytes sent per rank)
+  double ar_seconds = 0, ar_bytes = 0;    // gradient all-reduces (bytes reduced per rank)
+  int64_t a2a_calls = 0, ar_calls = 0;
+};
+CommStats& comm_stats();
+
 // "auto" | "host" | "cuda-ipc" | "mpi-cuda"; `dev` is where the tensors will live. CHECK-fails
 // naming the choice and why it cannot work here (e.g. cuda-ipc for CPU tensors).
 std::unique_ptr<Transport> make_transport(const std::string& choice, Device dev);

@@ -233,6 +233,39 @@ void Trainer::log_step(const StepResult& s, double loss, bool eval_now, double e
                    hms(elapsed), " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
 }
 
+// Where the time of a multi-rank step went (rank 0's view; notes/benchmarks.md): the exchanges,
+// timed with the device idle before and after, and the rest (compute, data, logging).
+void Trainer::add_step_comm(const CommStats& before, double step_seconds) {
+  const CommStats& now = comm_stats();
+  step_comm_.a2a_seconds += now.a2a_seconds - before.a2a_seconds;
+  step_comm_.a2a_bytes += now.a2a_bytes - before.a2a_bytes;
+  step_comm_.a2a_calls += now.a2a_calls - before.a2a_calls;
+  step_comm_.ar_seconds += now.ar_seconds - before.ar_seconds;
+  step_comm_.ar_bytes += now.ar_bytes - before.ar_bytes;
+  step_comm_.ar_calls += now.ar_calls - before.ar_calls;
+  step_seconds_ += step_seconds;
+  ++comm_steps_;
+}
+
+void Trainer::say_comm_breakdown() const {
+  const CommStats& st = step_comm_;
+  const int64_t steps = comm_steps_;
+  const double step_ms = 1e3 * step_seconds_ / static_cast<double>(steps);
+  const double a2a_ms = 1e3 * st.a2a_seconds / static_cast<double>(steps);
+  const double ar_ms = 1e3 * st.ar_seconds / static_cast<double>(steps);
+  std::string a2a = "none (dense)";
+  if (st.a2a_calls > 0)
+    a2a = str_cat(fmt("%.1f", a2a_ms), " ms (", st.a2a_calls / steps, " exchanges of ",
+                  fmt("%.1f", st.a2a_bytes / static_cast<double>(st.a2a_calls) / 1e6),
+                  " MB sent per rank, ", fmt("%.2f", st.a2a_bytes / st.a2a_seconds / 1e9),
+                  " GB/s)");
+  say_line(str_cat("per training step, over ", steps, " steps on ", world_, " ranks (", transport_->name(),
+                   "): ", fmt("%.1f", step_ms), " ms = all-to-all ", a2a, " + gradient all-reduce ",
+                   fmt("%.1f", ar_ms), " ms (", fmt("%.0f", st.ar_bytes / static_cast<double>(steps) / 1e6),
+                   " MB) + compute and the rest ", fmt("%.1f", step_ms - a2a_ms - ar_ms),
+                   " ms; overlap: none (validation and logging not included)"));
+}
+
 int Trainer::run() {
   StopSignals stop;  // SIGINT and SIGTERM now only ask the loop to stop
   start_or_trim_log();
@@ -251,7 +284,13 @@ int Trainer::run() {
   Tensor loss_window = Tensor::zeros({}, DType::F32, cfg_.device);
   int64_t window_steps = 0;
   while (step_ < cfg_.steps) {
+    const CommStats before = comm_stats();
+    const double step_t0 = seconds();
     StepResult s = train_step();  // queued on the device; nothing read back yet
+    if (world_ > 1 && step_ > first_step + 1) {  // the breakdown leaves out the first step
+      cuda_synchronize();
+      add_step_comm(before, seconds() - step_t0);
+    }
     add_inplace(loss_window, s.loss);
     ++window_steps;
     const bool last = step_ == cfg_.steps;
@@ -296,6 +335,7 @@ int Trainer::run() {
       break;
     }
   }
+  if (world_ > 1 && comm_steps_ > 0) say_comm_breakdown();
   write_pictures(code == 0 && !cfg_.quiet);
   if (code == 0)
     say_line(str_cat("done: ", step_, " steps, checkpoint ", ckpt_path_, ", log ", log_path_,

@@ -116,7 +116,13 @@ class Trainer {
   std::unique_ptr<GradSync> grad_sync_;
   bool root() const { return rank_ == 0; }
   bool any_rank(bool v) const;
-  void check_same_settings_on_every_rank() const;  // v on some rank (the same answer on every rank)
+  void check_same_settings_on_every_rank() const;
+  // The per-step time breakdown of a multi-rank run (train_loop.cpp), from the second step on.
+  void add_step_comm(const CommStats& before, double step_seconds);
+  void say_comm_breakdown() const;
+  CommStats step_comm_;
+  double step_seconds_ = 0;
+  int64_t comm_steps_ = 0;  // v on some rank (the same answer on every rank)
   CounterRng dropout_rng_;  // dropout and gate noise: Philox stream (seed, offset), saved
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;
