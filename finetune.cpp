@@ -14,12 +14,16 @@
 // SIGTERM (both saved to interrupted.bin).
 // The model runs on --device (default auto: the GPU when one is visible); checkpoints it writes
 // load on either device.
-// Leaves out: several GPUs (one process, one device).
+// Under `mpirun -np W ./finetune ...` the W ranks split every batch (--batch-size is the global
+// batch) and run MoE layers expert-parallel; rank 0 alone prints and writes (notes/finetune.md
+// "Under mpirun"). Each rank uses the GPU local_rank % GPUs of its host.
 #include <iostream>
 #include <memory>
 
 #include "core/device.h"
 #include "core/parallel.h"
+#include "dist/dist.h"
+#include "dist/transport.h"
 #include "finetune/finetune_flags.h"
 #include "finetune/finetuner.h"
 #include "io/flags.h"
@@ -38,7 +42,12 @@ int main(int argc, char** argv) {
               << (flags.was_set("out-dir") ? "" : " (beside --ckpt, per --task; --out-dir sets "
                                                   "another)")
               << std::endl;
-    const std::unique_ptr<RunDirLock> lock = claim_out_dir(cfg);  // before any work
+    if (dist().world > 1 || cfg.transport != "auto")
+      std::cout << "ranks: " << dist().world << ", transport " << cfg.transport
+                << (cfg.transport == "auto" ? " (" + auto_transport_name(cfg.device) + ")" : "")
+                << std::endl;
+    // Before any work; rank 0 alone owns the folder (its failure ends every rank, program.cpp).
+    const std::unique_ptr<RunDirLock> lock = is_root() ? claim_out_dir(cfg) : nullptr;
     StopSignals stop;  // from here Ctrl-C and SIGTERM save before exiting (130, 143)
     Finetuner finetuner(cfg);
     return finetuner.run();

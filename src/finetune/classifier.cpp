@@ -1,6 +1,7 @@
 // classifier.cpp — GPT + linear head, its checkpoints, and parameter freezing (see classifier.h).
 #include "finetune/classifier.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "finetune/last_token.h"
@@ -24,14 +25,15 @@ std::string join_labels(const std::vector<std::string>& labels) {
 }  // namespace
 
 SequenceClassifier::SequenceClassifier(const Checkpoint& ck, const TaskInfo& task,
-                                       double dropout, uint64_t seed, Device device)
+                                       double dropout, uint64_t seed, Device device,
+                                       const ExpertParallel& ep)
     : task_(task) {
   tok_ = tokenizer_from_checkpoint(ck);
   // The checkpoint records the pretraining dropout; fine-tuning picks its own (--dropout). A
   // shallow copy of the checkpoint (tensors are shared, not copied) carries the new value.
   Checkpoint with_dropout = ck;
   with_dropout.set_meta("dropout", str_cat(dropout));
-  gpt_ = gpt_from_checkpoint(with_dropout, device);
+  gpt_ = gpt_from_checkpoint(with_dropout, device, ep);
   CHECK(tok_.vocab_size() <= gpt_->config().vocab_size, "checkpoint ", ck.path, ": its tokenizer has ",
         tok_.vocab_size(), " tokens but the model only ", gpt_->config().vocab_size,
         " embeddings. HINT: the checkpoint was not written by moe-gpt's train");
@@ -90,15 +92,28 @@ Tensor SequenceClassifier::forward(const Tensor& ids, const Tensor& lengths, boo
                                    CounterRng& rng) {
   // lengths: the real tokens of each right-padded row; the MoE gate gives padding no slot.
   Tensor h = gpt_->forward_hidden(ids, training, rng, lengths);  // (B, L, C)
-  Tensor z = last_token(h, lengths);                    // (B, C)
+  // A dummy row (length 0) has no last token; it reads position 0, and nobody reads its logits.
+  Tensor read_at = lengths;
+  const std::vector<int32_t> len = lengths.to_i32_vector();
+  if (std::find(len.begin(), len.end(), 0) != len.end()) {
+    std::vector<int32_t> at(len);
+    for (int32_t& v : at) v = std::max<int32_t>(v, 1);
+    read_at = Tensor::from_i32(at, {static_cast<int64_t>(at.size())});
+  }
+  Tensor z = last_token(h, read_at);                    // (B, C)
   return linear(z, head_w_, head_b_);                   // (B, K)
+}
+
+int64_t SequenceClassifier::param_count_all_ranks() const {
+  return gpt_->param_count_all_ranks() + head_w_.numel() + head_b_.numel();
 }
 
 void SequenceClassifier::save(const std::string& path,
                               const std::vector<std::pair<std::string, std::string>>& extra) const {
   Checkpoint ck;
   ck.set_meta("format", "moe-gpt finetune checkpoint");
-  add_gpt_to_checkpoint(ck, *gpt_);
+  add_gpt_to_checkpoint(ck, *gpt_);  // collective: the expert slices gather on rank 0
+  if (gpt_->expert_parallel().rank != 0) return;  // rank 0 alone writes
   ck.set_meta("tokenizer", tok_.fingerprint());
   add_tokenizer_to_checkpoint(ck, tok_);
   ck.set_meta("finetune.task", task_.name);

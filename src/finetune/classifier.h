@@ -16,6 +16,14 @@
 // (AdamW then neither moves nor decays it). A dense model has no such names: the flags are
 // accepted and freeze nothing, and the program says so.
 //
+// Ranks (SPEC §4; notes/finetune.md "Under mpirun"): with an ExpertParallel of W > 1 ranks the
+// GPT holds this rank's experts only (gpt_from_checkpoint slices the checkpoint's full tensors),
+// the head is replicated (the same draw on every rank), and save() is collective: every rank
+// gathers the expert slices, rank 0 alone writes the file, so a checkpoint written by W ranks
+// holds the full experts and loads on any W'. forward() accepts dummy rows of length 0 (the
+// filler of a short batch split over ranks): the MoE gates route them nowhere and their logits
+// are meaningless (the caller drops them).
+//
 // Devices: the GPT and the head are built on one device (the GPT from the checkpoint's CPU
 // tensors; the head drawn on the CPU from the seed, then moved, so a seed gives the same head on
 // both devices). save() works from either device: the checkpoint writer copies device tensors to
@@ -48,12 +56,13 @@ class SequenceClassifier {
   // fine-tuning value, not the pretraining one), and a head for `task`: loaded from a fine-tuned
   // checkpoint of the same number of classes, else freshly initialised from `seed`. Everything
   // (GPT and head) lives on `device`; the checkpoint may come from either device.
+  // `ep`: this rank's share of the experts (one rank by default).
   SequenceClassifier(const Checkpoint& ck, const TaskInfo& task, double dropout, uint64_t seed,
-                     Device device = cpu());
+                     Device device = cpu(), const ExpertParallel& ep = {});
 
   // ids (B, L) i32 right-padded (any device: moved to the model's), lengths (B,) i32 on the host
   // (read there to find each row's last token, finetune/last_token.h)  ->  logits (B, K) on the
-  // model's device. L <= the model's T.
+  // model's device. L <= the model's T. A row of length 0 is a dummy row (its logits are junk).
   Tensor forward(const Tensor& ids, const Tensor& lengths, bool training, CounterRng& rng);
   // The MoE load-balancing loss of the last forward (undefined for a dense model).
   const Tensor& aux_loss() const { return gpt_->aux_loss(); }
@@ -65,9 +74,13 @@ class SequenceClassifier {
   const BpeTokenizer& tokenizer() const { return tok_; }
   const TaskInfo& task() const { return task_; }
   int context() const { return gpt_->config().seq_len; }
+  // Scalars of the whole classifier, every rank's experts counted (params().count() is this
+  // rank's).
+  int64_t param_count_all_ranks() const;
   bool head_from_checkpoint() const { return head_from_checkpoint_; }
 
   // Write a fine-tuned checkpoint (atomic: io/checkpoint.h); `extra` meta goes in as given.
+  // Collective under expert parallelism: every rank calls it, rank 0 writes.
   void save(const std::string& path,
             const std::vector<std::pair<std::string, std::string>>& extra) const;
 

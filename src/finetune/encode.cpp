@@ -119,4 +119,30 @@ Batch make_batch(const std::vector<EncodedExample>& data, const std::vector<int6
   return batch;
 }
 
+Batch make_share_batch(const std::vector<EncodedExample>& data, const std::vector<int64_t>& order,
+                       int64_t begin, int64_t end, int64_t share_begin, int64_t share_end,
+                       int64_t slot, int32_t pad_id) {
+  CHECK(begin < end && end <= static_cast<int64_t>(order.size()) && 0 <= share_begin &&
+            share_begin <= share_end && share_end <= end - begin &&
+            share_end - share_begin <= slot && slot >= 1,
+        "make_share_batch: bad share [", share_begin, ", ", share_end, ") of slot ", slot,
+        " in rows [", begin, ", ", end, ") of ", order.size());
+  int64_t Lmax = 1;  // over the whole batch: every rank gets the same shape
+  for (int64_t r = begin; r < end; ++r)
+    Lmax = std::max<int64_t>(Lmax, static_cast<int64_t>(data[order[r]].ids.size()));
+  Batch batch;
+  batch.ids = Tensor::full({slot, Lmax}, pad_id, DType::I32);  // (slot, Lmax)
+  batch.lengths = Tensor::zeros({slot}, DType::I32);           // dummy rows: 0
+  batch.labels = Tensor::full({slot}, -1, DType::I32);         // dummy rows: ignored
+  int32_t* ids = batch.ids.data<int32_t>();
+  for (int64_t b = 0; b < share_end - share_begin; ++b) {
+    const EncodedExample& e = data[order[begin + share_begin + b]];
+    CHECK(!e.ids.empty(), "make_share_batch: an encoded example has no tokens");
+    std::copy(e.ids.begin(), e.ids.end(), ids + b * Lmax);
+    batch.lengths.data<int32_t>()[b] = static_cast<int32_t>(e.ids.size());
+    batch.labels.data<int32_t>()[b] = e.label;
+  }
+  return batch;
+}
+
 }  // namespace moe

@@ -70,4 +70,14 @@ struct Batch {
 Batch make_batch(const std::vector<EncodedExample>& data, const std::vector<int64_t>& order,
                  int64_t begin, int64_t end, int32_t pad_id);
 
+// One rank's share of the batch order[begin .. end) (notes/finetune.md "Under mpirun"): `slot`
+// rows, of which the first (share_end - share_begin) are the batch's rows share_begin ..
+// share_end-1 (offsets into [begin, end)) and the rest dummy rows: length 0, label -1 (ignored
+// by the loss), all padding. Every rank pads to the longest row of the WHOLE batch, so all
+// ranks run the same (slot, Lmax) shape, which the all-to-all of expert parallelism needs; on one
+// rank with slot = end - begin it is make_batch exactly.
+Batch make_share_batch(const std::vector<EncodedExample>& data, const std::vector<int64_t>& order,
+                       int64_t begin, int64_t end, int64_t share_begin, int64_t share_end,
+                       int64_t slot, int32_t pad_id);
+
 }  // namespace moe

@@ -13,8 +13,8 @@ namespace moe {
 namespace {
 
 // Whether the flag table gives `name` to the program these flags were parsed for. A Flags object
-// answers only for its own program's flags (anything else is a bug), and --data-dir is an eval
-// flag until its row names finetune too.
+// answers only for its own program's flags (anything else is a bug), and --data-dir and
+// --moe-expert-scaling were rows of other programs (read here once their rows name finetune).
 bool program_accepts(const Flags& f, const char* name) {
   const FlagTable& t = builtin_flag_table();
   for (size_t i = 0; i < t.n_flags; ++i)
@@ -65,6 +65,10 @@ FinetuneConfig finetune_config_from_flags(const Flags& f) {
   c.freeze_router = f.get_bool("freeze-router");
   c.aux_loss_weight = f.get_float("aux-loss-weight");
   c.eval_capacity_fraction = f.get_float("eval-capacity-fraction");
+  c.transport = f.get_str("transport");
+  // SPEC §4's expert scaling is a train flag today; finetune follows it once its row names
+  // finetune too, and uses fairseq's "gradient" scaling until then (notes/finetune.md).
+  if (program_accepts(f, "moe-expert-scaling")) c.expert_scaling = f.get_str("moe-expert-scaling");
   return c;
 }
 

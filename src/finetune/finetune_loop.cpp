@@ -58,16 +58,17 @@ std::string signal_name(int sig) {
 }  // namespace
 
 void Finetuner::say(const std::string& s) const {
-  if (!cfg_.quiet) std::cout << s << std::endl;
+  if (!cfg_.quiet && root()) std::cout << s << std::endl;  // rank 0 alone prints
 }
 
 void Finetuner::log_line(const std::string& json) const {
+  if (!root()) return;  // rank 0 alone writes files
   append_to_file(log_path_, json + "\n");  // flushed and checked: a full disk stops the run here
 }
 
 void Finetuner::progress(const std::string& what, int64_t done, int64_t total, double loss,
                          double elapsed, bool force) const {
-  if (cfg_.quiet) return;
+  if (cfg_.quiet || !root()) return;
   // A terminal redraws from the first step; a log file gets a line after each 15 s and at the end.
   const double min_gap = progress_tty_ ? 0.25 : 15.0;
   const double last = last_progress_s_ >= 0 ? last_progress_s_ : (progress_tty_ ? -min_gap : 0.0);
@@ -95,6 +96,7 @@ std::vector<std::pair<std::string, std::string>> Finetuner::save_meta(int epoch,
 }
 
 void Finetuner::write_results(bool interrupted) const {
+  if (!root()) return;
   const FinetuneDataConfig& d = data_.used;  // the files really read, defaults filled in
   std::string j = "{\n  \"task\": " + json_quote(data_.task.name) + ",\n  \"labels\": [";
   for (size_t k = 0; k < data_.task.labels.size(); ++k)
@@ -136,12 +138,14 @@ void Finetuner::write_results(bool interrupted) const {
                ", \"context\": ", model_->context(), ", \"limit_train\": ", d.limit_train,
                ", \"limit_dev\": ", d.limit_dev, "},\n  \"model\": {\"n_layer\": ",
                model_->gpt().config().n_layer, ", \"d_model\": ", model_->gpt().config().d_model,
-               ", \"parameters\": ", model_->params().count(), ", \"head_from_checkpoint\": ",
+               ", \"parameters\": ", model_->param_count_all_ranks(), ", \"ranks\": ", world_,
+               ", \"head_from_checkpoint\": ",
                model_->head_from_checkpoint() ? "true" : "false", "}\n}\n");
   write_file_atomic(results_path_, j);  // a reader never sees half a file; a failed write throws
 }
 
 int Finetuner::report_nonfinite() const {
+  if (!root()) return 3;  // every rank stops; rank 0 says why
   std::cerr << "error: the fine-tuning loss or gradient is not finite at step " << step_ + 1
             << "; that update and the later ones were not applied, and nothing was saved after it"
             << (best_epoch_ > 0 ? "; best.bin is kept" : "")
@@ -151,16 +155,17 @@ int Finetuner::report_nonfinite() const {
 
 int Finetuner::save_interrupted(int epoch, int sig) const {
   const std::string path = (fs::path(cfg_.out_dir) / "interrupted.bin").string();
-  model_->save(path, save_meta(epoch, NAN));
+  model_->save(path, save_meta(epoch, NAN));  // every rank: the experts gather on rank 0
   write_results(true);
-  std::cerr << "stopped by " << signal_name(sig) << " in epoch " << epoch << " after " << step_
-            << " steps; weights saved to " << path << " (continue from them with --ckpt " << path
-            << ")\n";
+  if (root())
+    std::cerr << "stopped by " << signal_name(sig) << " in epoch " << epoch << " after " << step_
+              << " steps; weights saved to " << path << " (continue from them with --ckpt "
+              << path << ")\n";
   return StopSignals::exit_code(sig);
 }
 
 int Finetuner::run() {
-  {
+  if (root()) {
     std::ofstream log(log_path_, std::ios::trunc);  // a new run starts a new log
     CHECK(log.good(), "cannot create ", log_path_, ". HINT: is --out-dir writable?");
   }
@@ -170,8 +175,9 @@ int Finetuner::run() {
               " train and ", truncated_dev_, " dev inputs cut from the left to T = ", mc.seq_len));
   for (const std::string& n : data_.notes) say("note: " + n);
   say(str_cat("model: ", cfg_.ckpt, " (L=", mc.n_layer, " C=", mc.d_model, " NH=", mc.n_head,
-              ", ", model_->params().count(), " parameters incl. the head; head ",
+              ", ", model_->param_count_all_ranks(), " parameters incl. the head; head ",
               model_->head_from_checkpoint() ? "from the checkpoint" : "newly initialised", ")"));
+  if (world_ > 1) say(ranks_line());
   if (cfg_.freeze_experts || cfg_.freeze_router)
     say(frozen_.empty() ? std::string("note: --freeze-experts/--freeze-router freeze nothing: the "
                                       "model has no MoE parameters (dense)")
@@ -182,10 +188,11 @@ int Finetuner::run() {
   int code = 0;
   if (cfg_.epochs == 0) {  // evaluation only
     const double acc = evaluate();
-    if (StopSignals::requested() != 0) {  // a partial accuracy is not written anywhere
-      std::cerr << "stopped by " << signal_name(StopSignals::requested())
-                << " during the evaluation; nothing was written\n";
-      code = StopSignals::exit_code(StopSignals::requested());
+    if (stop_sig_ != 0) {  // a partial accuracy is not written anywhere
+      if (root())
+        std::cerr << "stopped by " << signal_name(stop_sig_)
+                  << " during the evaluation; nothing was written\n";
+      code = StopSignals::exit_code(stop_sig_);
     } else {
       say(str_cat("dev accuracy of the checkpoint: ", fmt("%.4f", acc)));
       history_.push_back({0, NAN, acc, 0, 0});
@@ -202,13 +209,15 @@ int Finetuner::run() {
       code = report_nonfinite();
       break;
     }
-    if (StopSignals::requested() != 0) {
-      code = save_interrupted(epoch, StopSignals::requested());
+    // Stops are decided by the signal every rank agreed on (agreed_stop), never by this rank's
+    // own flag: a signal that reached one rank a moment later must not send it another way.
+    if (stop_sig_ != 0) {
+      code = save_interrupted(epoch, stop_sig_);
       break;
     }
     const double acc = evaluate();
-    if (StopSignals::requested() != 0) {  // stopped during evaluation: the accuracy is partial
-      code = save_interrupted(epoch, StopSignals::requested());
+    if (stop_sig_ != 0) {  // stopped during evaluation: the accuracy is partial
+      code = save_interrupted(epoch, stop_sig_);
       break;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -229,6 +238,7 @@ int Finetuner::run() {
   }
   if (cfg_.epochs == 0 && code == 0) write_results(false);
   StopSignals::request(0);  // handled: a later run in this process starts clean
+  stop_sig_ = 0;
   if (code == 0 && best_epoch_ > 0)
     say(str_cat("done: best dev accuracy ", fmt("%.4f", best_accuracy_), " at epoch ", best_epoch_,
                 "; checkpoint ", best_path_, ", results ", results_path_));

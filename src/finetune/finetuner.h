@@ -28,16 +28,30 @@
 // Exit codes of run(): 0 done, 3 non-finite loss or gradient (that update and later ones were
 // not applied; best.bin is kept, nothing else is written), 130 (Ctrl-C) or 143 (SIGTERM): stopped,
 // state saved to interrupted.bin.
+// Ranks (SPEC §4; notes/finetune.md "Under mpirun"): under `mpirun -np W` every rank builds a
+// Finetuner with the same config. batch_size is the global batch; every rank shuffles the same
+// way and takes its rows of each batch (collect.h row_share; the last, short batch is filled with
+// dummy rows), MoE layers run expert-parallel, and after backward the replicated gradients are
+// averaged (GradSync; the head is replicated too) and the experts' scaled (expert_scaling, SPEC
+// §4). Each rank's loss is weighted by its share of the batch's real rows, so the averaged
+// gradient is the one of the global batch's mean loss. Dev batches are split the same way and the
+// logits gathered on every rank, so every rank computes the same accuracy. Rank 0 alone prints
+// and writes; saves are collective (the expert slices gather). Stops (signals, non-finite steps)
+// and failures are agreed over the ranks before any of them acts, so no rank is left waiting in a
+// collective (finetune_ranks.cpp).
 // What it leaves out: gradient accumulation, early stopping, resuming an interrupted run (the
 // interrupted checkpoint can be given back as --ckpt to continue from its weights).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/philox.h"
 #include "core/rng.h"
+#include "dist/grad_sync.h"
+#include "dist/transport.h"
 #include "finetune/classifier.h"
 #include "finetune/encode.h"
 #include "finetune/task_data.h"
@@ -62,6 +76,13 @@ struct FinetuneConfig {
   double eval_capacity_fraction = 0.0;  // MoE eval capacity (SPEC §3 step 2); 0 = training rule
   bool quiet = false;                   // no stdout lines, no progress bar (tests)
   Device device = cpu();                // where the model runs (finetune.cpp: --device)
+  // Ranks: --transport, and the SPEC §4 expert scaling ("gradient": the owner's gradient sum
+  // times 1/sqrt(W), fairseq's; "lr": times 1/W with the experts' lr times 1/sqrt(E), as train's
+  // --moe-expert-scaling). `distributed = false` makes this a one-rank run whatever the launcher
+  // (the tests compare the two in one mpirun).
+  std::string transport = "auto";
+  std::string expert_scaling = "gradient";
+  bool distributed = true;
 };
 
 struct EpochResult {
@@ -89,8 +110,24 @@ class Finetuner {
   const std::vector<std::string>& frozen() const { return frozen_; }
   const std::string& best_path() const { return best_path_; }
   const std::string& results_path() const { return results_path_; }
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  // The (n_dev, K) logits of the last evaluate(), row-major in dev-file order (the same on every
+  // rank: gathered).
+  const std::vector<float>& dev_logits() const { return dev_logits_; }
 
  private:
+  // --- ranks (finetune_ranks.cpp)
+  bool root() const { return rank_ == 0; }
+  // f() on every rank; a failure on one becomes the same error on all (dist/collect.h).
+  void on_every_rank(const std::function<void()>& f) const;
+  void check_same_settings() const;  // flags, before any work
+  void check_same_data() const;      // what each rank read: examples, tokenizer, checkpoint
+  // The stop signal any rank has seen (collective per call; 0 = none), remembered in stop_sig_.
+  int agreed_stop();
+  void make_grad_sync();             // GradSync + AdamW's global norm, for W > 1
+  std::string ranks_line() const;    // "ranks: W (...), transport X" for the start-up lines
+
   void say(const std::string& s) const;
   void log_line(const std::string& json) const;
   // The progress bar on stderr: "what [####....] done/total ex | ex/s | loss | ETA".
@@ -106,8 +143,14 @@ class Finetuner {
   std::vector<std::pair<std::string, std::string>> save_meta(int epoch, double acc) const;
 
   FinetuneConfig cfg_;
+  int rank_ = 0, world_ = 1;
+  double expert_grad_scale_ = 1.0;
+  std::unique_ptr<Transport> transport_;  // before model_: the MoE layers hold a pointer to it
   FinetuneData data_;
   std::unique_ptr<SequenceClassifier> model_;
+  std::unique_ptr<GradSync> grad_sync_;
+  int stop_sig_ = 0;
+  std::vector<float> dev_logits_;
   std::unique_ptr<AdamW> opt_;
   std::vector<double> lr_scale_;
   std::vector<std::string> frozen_;

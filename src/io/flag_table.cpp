@@ -181,7 +181,7 @@ const FlagSpec kFlags[] = {
      INF, CLOSED, T, "moe"},
     {"moe-expert-scaling", ENUM, "gradient",
      "expert update scaling: fairseq's gradient scaling or the 1/sqrt(E) learning rate (SPEC §4)",
-     "gradient|lr", NA, NA, CLOSED, T, "moe"},
+     "gradient|lr", NA, NA, CLOSED, TF, "moe"},
 
     // ---- eval (priming evaluation, SPEC §6, §8)
     {"data-dir", STR, "../shared/data", "data folder of the evaluation sets and perplexity "
