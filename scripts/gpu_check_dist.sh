@@ -66,14 +66,45 @@ if [ -f .bench/torch_ref.py ]; then
 fi
 fi
 
+# Issue 13 where only 2 GPUs are lent: E = 16, 32, 64 at W = 1, 2 and 4 ranks (4 ranks share the
+# 2 GPUs, so the W = 4 code path runs for real; its speed is not a 4-GPU figure).
+if has scale; then
+  step "scale: 125M-shaped MoE, E = ${SCALE_E:-16 32 64}, W = 1, 2, 4 (cuda-ipc)"
+  D=/dev/shm/moe-scale; mkdir -p $D
+  SC="--model 125m --data .devdata/gutenberg/gutenberg.valid.txt.xz --bpe-dir .devdata/gpt2_bpe \
+    --seq-len 1024 --batch-size 16 --steps ${SCALE_STEPS:-60} --log-every 10 --eval-every 0 \
+    --eval-batches 1 --cache-dir $D/cache --overwrite"
+  {
+    for e in ${SCALE_E:-16 32 64}; do
+      echo "== E=$e W=1"
+      timeout 300 ./train $SC --moe-experts $e --out-dir $D/e$e-w1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
+      steady $D/e$e-w1/log.jsonl
+      for w in 2 4; do
+        echo "== E=$e W=$w (cuda-ipc)"
+        timeout 300 $MPIRUN -np $w ./train $SC --moe-experts $e --transport cuda-ipc --out-dir $D/e$e-w$w 2>&1 \
+          | grep -E "^step [0-9]+/|per training|error" | tail -2
+        steady $D/e$e-w$w/log.jsonl
+      done
+      echo "== the W=4 checkpoint of E=$e evaluated at W=1 and W=2 (eval capacity 1: nothing drops)"
+      ./eval --ckpt $D/e$e-w4/checkpoint.bin --task hellaswag --limit 100 --eval-capacity-fraction 1 \
+        --data-dir .devdata --out-dir $D/ev1 2>&1 | grep -E "^hellaswag +zero|error" | head -2
+      $MPIRUN -np 2 ./eval --ckpt $D/e$e-w4/checkpoint.bin --task hellaswag --limit 100 \
+        --eval-capacity-fraction 1 --data-dir .devdata --out-dir $D/ev2 2>&1 | grep -E "^hellaswag +zero|error" | head -2
+      rm -rf $D/e$e-* $D/ev*
+    done
+  } > "$OUT/scale.log" 2>&1
+  cat "$OUT/scale.log"
+  rm -rf $D
+fi
+
 if has finetune; then
   step "finetune and eval under mpirun on the GPUs (tiny MoE)"
   {
     ./train --steps 60 --moe-experts 4 --out-dir runs/gpu-ft-base --overwrite 2>&1 | tail -1
     $MPIRUN -np 2 ./eval --ckpt runs/gpu-ft-base/checkpoint.bin --task hellaswag --limit 200 \
-      --eval-capacity-fraction 1.0 --data-dir .devdata --out-dir runs/gpu-ev2 2>&1 | grep -E "hellaswag|error|ranks" | head -4
+      --eval-capacity-fraction 1.0 --data-dir .devdata --out-dir runs/gpu-ev2 2>&1 | grep -E "^hellaswag +zero|error|^ranks" | head -4
     ./eval --ckpt runs/gpu-ft-base/checkpoint.bin --task hellaswag --limit 200 \
-      --eval-capacity-fraction 1.0 --data-dir .devdata --out-dir runs/gpu-ev1 2>&1 | grep -E "hellaswag|error" | head -3
+      --eval-capacity-fraction 1.0 --data-dir .devdata --out-dir runs/gpu-ev1 2>&1 | grep -E "^hellaswag +zero|error" | head -3
     $MPIRUN -np 2 ./finetune --ckpt runs/gpu-ft-base/checkpoint.bin --task sst2 --data-dir .devdata \
       --epochs 1 --limit-train 2000 --out-dir runs/gpu-ft2 --overwrite 2>&1 | tail -4
   } > "$OUT/programs.log" 2>&1
