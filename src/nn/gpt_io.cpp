@@ -111,12 +111,17 @@ void add_gpt_to_checkpoint(Checkpoint& ck, const GPT& model) {
   }
 }
 
-void slice_experts_for_rank(Checkpoint& ck, int num_experts, const ExpertParallel& ep) {
-  if (ep.world <= 1) return;
+// A checkpoint's E experts must split evenly over the W ranks that load it.
+static void check_split(const Checkpoint& ck, int num_experts, const ExpertParallel& ep) {
   CHECK(num_experts % ep.world == 0 && num_experts >= ep.world, "checkpoint ", ck.path, " has ",
         num_experts, " experts per MoE layer, which cannot be split evenly over ", ep.world,
         " ranks (E % W must be 0 and E >= W). HINT: run it with a number of ranks that divides ",
         num_experts);
+}
+
+void slice_experts_for_rank(Checkpoint& ck, int num_experts, const ExpertParallel& ep) {
+  if (ep.world <= 1) return;
+  check_split(ck, num_experts, ep);
   const int64_t first = ep.first_expert(num_experts), n = ep.local_experts(num_experts);
   for (auto& [name, t] : ck.tensors) {
     if (!names_expert_tensor(name)) continue;
@@ -197,6 +202,7 @@ std::unique_ptr<GPT> gpt_from_checkpoint(const Checkpoint& ck_in, Device device,
   check_params_match_meta(ck_in, cfg);
   check_model_fits(cfg, 1, cfg.seq_len, device, false,
                    "run it on a device with more memory (--device)");
+  if (ep.world > 1 && cfg.is_moe()) check_split(ck_in, cfg.moe_experts, ep);  // names the file
   auto model = std::make_unique<GPT>(cfg, 0, device, ep);
   if (ep.world <= 1 || !cfg.is_moe()) {
     load_gpt_params(*model, ck_in);
