@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "dist/dist.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -213,9 +214,22 @@ Tensor GPT::ffn_forward(const Tensor& h, const BlockParams& p, bool training, Co
   return o.y;
 }
 
+// Under expert parallelism every field of the raw statistics is a count or a sum over tokens,
+// so the sum over ranks gives the statistics of the whole global batch exactly; l_aux, a
+// per-rank value, becomes the mean over ranks. Collective then: every rank calls it together.
 std::vector<MoEStats> GPT::moe_stats() const {
   std::vector<MoEStats> out;
-  for (const auto& [raw, cap] : moe_raw_stats_) out.push_back(moe_stats_from_tensor(raw, cap));
+  for (const auto& [raw, cap] : moe_raw_stats_) {
+    if (ep_.world <= 1) {
+      out.push_back(moe_stats_from_tensor(raw, cap));
+      continue;
+    }
+    std::vector<double> v = raw.to_f64_vector();
+    dist_sum_inplace(v);
+    v[kStatLAux] /= ep_.world;
+    const Tensor sum = Tensor::from_f64(v, {static_cast<int64_t>(v.size())}).to(DType::F32);
+    out.push_back(moe_stats_from_tensor(sum, cap));
+  }
   return out;
 }
 

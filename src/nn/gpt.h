@@ -76,7 +76,8 @@ class GPT {
   // undefined tensor for a dense model.
   const Tensor& aux_loss() const { return aux_loss_; }
   // Routing statistics of the last forward, one entry per MoE layer (in layer order). Reading
-  // them copies from the device: call at logging steps, not every step.
+  // them copies from the device: call at logging steps, not every step. On W ranks they cover
+  // every rank's tokens (a collective: all ranks call it together).
   std::vector<MoEStats> moe_stats() const;
   std::vector<int> moe_layer_indices() const;
   // Parameters one token touches: all but the experts, plus 2 of the E experts of each MoE

@@ -117,6 +117,10 @@ void run_equivalence(int experts, const std::string& scaling, const std::string&
     backward(share_loss(ep_model, rows(x, dist().rank, b).to(dev), rows(y, dist().rank, b).to(dev),
                         &nll, &aux));
     sync.sync();
+    // Routing statistics cover every rank's tokens: the sum of the shares' counts.
+    std::vector<int64_t> ep_counts;
+    if (experts > 0) ep_counts = ep_model.moe_stats()[0].tokens_per_expert;
+    std::vector<int64_t> ref_counts(static_cast<size_t>(experts), 0);
     // The reference: every share separately, loss = mean over shares.
     Tensor total, ref_nll_mine, ref_aux_mine;
     for (int q = 0; q < W; ++q) {
@@ -124,6 +128,10 @@ void run_equivalence(int experts, const std::string& scaling, const std::string&
       Tensor l = scale(share_loss(ref, rows(x, q, b).to(dev), rows(y, q, b).to(dev), &n, &a),
                        1.0 / W);
       total = total.defined() ? add(total, l) : l;
+      if (experts > 0) {
+        const std::vector<int64_t> c = ref.moe_stats()[0].tokens_per_expert;
+        for (int e = 0; e < experts; ++e) ref_counts[e] += c[e];
+      }
       if (q == dist().rank) {
         ref_nll_mine = n.detach();
         ref_aux_mine = a;
@@ -133,6 +141,9 @@ void run_equivalence(int experts, const std::string& scaling, const std::string&
     const std::string at = " at step " + std::to_string(step) + " (" + transport + ", " +
                            scaling + ")";
     expect_close(nll, ref_nll_mine, 1e-5, 1e-6, "NLL" + at);
+    if (experts > 0) {
+      EXPECT_EQ(ep_counts, ref_counts) << "tokens per expert, all ranks" << at;
+    }
     if (experts > 0) expect_close(aux, ref_aux_mine, 1e-5, 1e-6, "aux loss" + at);
     const double expert_factor = scaling == "lr" ? 1.0 : std::sqrt(double(W));
     for (const auto& [name, p] : ep_model.params().all()) {
