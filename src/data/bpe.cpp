@@ -223,6 +223,7 @@ int32_t BpeTokenizer::byte_token(char c) const {
 // GPT-2's merge loop for one pre-token (see the file comment). O(len * merges applied), which is
 // fine for words; the cache keeps it off the hot path.
 void BpeTokenizer::bpe_word(std::string_view word, std::vector<int32_t>* out) const {
+  // ASSIGNMENT 1 BEGIN BpeTokenizer::bpe_word
   std::vector<int32_t> sym(word.size());
   for (size_t i = 0; i < word.size(); ++i) sym[i] = byte_token(word[i]);
   while (sym.size() > 1) {
@@ -246,6 +247,7 @@ void BpeTokenizer::bpe_word(std::string_view word, std::vector<int32_t>* out) co
     sym.resize(w);
   }
   out->insert(out->end(), sym.begin(), sym.end());
+  // ASSIGNMENT 1 END
 }
 
 void BpeTokenizer::encode_append(std::string_view text, std::vector<int32_t>* out) const {
@@ -308,6 +310,7 @@ std::vector<int32_t> BpeTokenizer::encode_document(const std::string& text) cons
 }
 
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
+  // ASSIGNMENT 1 BEGIN BpeTokenizer::decode
   std::string out;
   for (size_t k = 0; k < ids.size(); ++k) {
     const int32_t id = ids[k];
@@ -317,6 +320,7 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
     out += id_to_bytes_[id];
   }
   return out;
+  // ASSIGNMENT 1 END
 }
 
 // FNV-1a 64 over every token (in id order) and every merge (in rank order), each followed by the

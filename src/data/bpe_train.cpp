@@ -101,6 +101,7 @@ void index_pairs(TrainState* st) {
 
 // Pops stale entries until the top holds a live count; returns false when no pair is left.
 bool pop_best_pair(TrainState* st, HeapEntry* best) {
+  // ASSIGNMENT 1 BEGIN pop_best_pair
   while (!st->heap.empty()) {
     const HeapEntry top = st->heap.top();
     st->heap.pop();
@@ -112,10 +113,12 @@ bool pop_best_pair(TrainState* st, HeapEntry* best) {
     if (live > 0 && live < top.count) st->heap.push({live, top.pair});
   }
   return false;
+  // ASSIGNMENT 1 END
 }
 
 // Step 3 for one merge: rewrite every piece that holds (left, right), moving pair counts along.
 void apply_merge(uint64_t pair, int32_t merged, TrainState* st) {
+  // ASSIGNMENT 1 BEGIN apply_merge
   const int32_t left = left_of(pair), right = right_of(pair);
   std::unordered_set<uint64_t> grown;  // pairs with `merged` whose counts went up
   const std::vector<int32_t> where = std::move(st->pair_pieces[pair]);
@@ -150,6 +153,7 @@ void apply_merge(uint64_t pair, int32_t merged, TrainState* st) {
   }
   // HeapLess orders all entries totally, so the push order (hash order here) cannot matter.
   for (const uint64_t key : grown) st->heap.push({st->pair_count[key], key});
+  // ASSIGNMENT 1 END
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ bool close_enough(double a, double b) {
 
 std::vector<ComputePoint> monotone_envelope(std::vector<ComputePoint> points,
                                             bool higher_is_better) {
+  // ASSIGNMENT 7 BEGIN monotone_envelope
   std::sort(points.begin(), points.end(), [&](const ComputePoint& a, const ComputePoint& b) {
     if (a.compute != b.compute) return a.compute < b.compute;
     return good(a.metric, higher_is_better) > good(b.metric, higher_is_better);
@@ -40,9 +41,11 @@ std::vector<ComputePoint> monotone_envelope(std::vector<ComputePoint> points,
     if (good(points[i].metric, higher_is_better) < good(points[i - 1].metric, higher_is_better))
       points[i].metric = points[i - 1].metric;  // running best
   return points;
+  // ASSIGNMENT 7 END
 }
 
 double compute_to_reach(const std::vector<ComputePoint>& env, double t, bool higher_is_better) {
+  // ASSIGNMENT 7 BEGIN compute_to_reach
   if (env.empty()) return kNaN;
   const double tg = good(t, higher_is_better);
   const double g0 = good(env[0].metric, higher_is_better);
@@ -59,6 +62,7 @@ double compute_to_reach(const std::vector<ComputePoint>& env, double t, bool hig
     return std::exp(la + f * (lb - la));
   }
   return kNaN;  // better than anything this family reached
+  // ASSIGNMENT 7 END
 }
 
 SpeedupCurve speedup_curve(const std::string& metric, const std::vector<ComputePoint>& dense,

@@ -25,6 +25,7 @@ static int64_t row_grain(int64_t C) {
 template <typename T>
 void dispatch_forward(T* buf, const T* x, const int32_t* slot_src, int64_t E, int64_t Cap,
                       int64_t C) {
+  // ASSIGNMENT 5 BEGIN dispatch_forward
   // buf[e, c, :] = x[s, :] where slot (e, c) holds assignment s*K + k; 0 for an empty slot
   parallel_for(E * Cap, [&](int64_t lo, int64_t hi) {
     for (int64_t slot = lo; slot < hi; ++slot) {
@@ -38,11 +39,13 @@ void dispatch_forward(T* buf, const T* x, const int32_t* slot_src, int64_t E, in
       }
     }
   }, row_grain(C));
+  // ASSIGNMENT 5 END
 }
 
 template <typename T>
 void dispatch_backward(T* dx, const T* dbuf, const int32_t* expert, const int32_t* loc,
                        const int32_t* kept, int64_t N, int64_t Cap, int64_t C) {
+  // ASSIGNMENT 5 BEGIN dispatch_backward
   // forward: buf[e_k(s), loc_k(s), :] = x[s, :] for each kept k
   //   =>  dx[s, :] = sum_k kept_k(s) * dbuf[e_k(s), loc_k(s), :]   (0 for a token dropped twice)
   parallel_for(N, [&](int64_t lo, int64_t hi) {
@@ -56,11 +59,13 @@ void dispatch_backward(T* dx, const T* dbuf, const int32_t* expert, const int32_
       }
     }
   }, row_grain(C));
+  // ASSIGNMENT 5 END
 }
 
 template <typename T>
 void combine_forward(T* y, const T* expert_out, const T* gates, const int32_t* expert,
                      const int32_t* loc, const int32_t* kept, int64_t N, int64_t Cap, int64_t C) {
+  // ASSIGNMENT 5 BEGIN combine_forward
   // y[s, :] = sum_k kept_k(s) * G[s, k] * out[e_k(s), loc_k(s), :]
   // Only kept slots are read: Note [Empty expert slots never reach the output] (dispatch.h).
   parallel_for(N, [&](int64_t lo, int64_t hi) {
@@ -75,12 +80,14 @@ void combine_forward(T* y, const T* expert_out, const T* gates, const int32_t* e
       }
     }
   }, row_grain(C));
+  // ASSIGNMENT 5 END
 }
 
 template <typename T>
 void combine_backward(T* dexpert_out, T* dgates, const T* dy, const T* expert_out, const T* gates,
                       const int32_t* expert, const int32_t* loc, const int32_t* kept,
                       const int32_t* slot_src, int64_t N, int64_t E, int64_t Cap, int64_t C) {
+  // ASSIGNMENT 5 BEGIN combine_backward
   // forward: y[s, :] = sum_k kept_k(s) * G[s, k] * out[e_k(s), loc_k(s), :]
   // dout[e, c, :] = G[s, k] * dy[s, :] for the assignment s*K + k in slot (e, c); 0 if empty
   if (dexpert_out != nullptr) {
@@ -114,6 +121,7 @@ void combine_backward(T* dexpert_out, T* dgates, const T* dy, const T* expert_ou
       }
     }, row_grain(C));
   }
+  // ASSIGNMENT 5 END
 }
 
 #define MOE_INSTANTIATE(T)                                                                      \

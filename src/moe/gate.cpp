@@ -26,10 +26,12 @@ int64_t moe_capacity(int64_t N, int E, double capacity_factor, bool training,
         capacity_factor);
   CHECK(eval_fraction >= 0.0, "moe_capacity: eval capacity fraction must be >= 0 (0 = off), got ",
         eval_fraction);
+  // ASSIGNMENT 4 BEGIN moe_capacity
   if (!training && eval_fraction > 0.0)
     return static_cast<int64_t>(std::ceil(eval_fraction * static_cast<double>(N)));
   const int64_t per_expert = (N + E - 1) / E;  // ceil(N / E), in integers
   return static_cast<int64_t>(std::ceil(capacity_factor * 2.0 * static_cast<double>(per_expert)));
+  // ASSIGNMENT 4 END
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,6 +160,7 @@ template <typename T>
 void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* slot_src,
                          const T* probs, const T* logits, const int32_t* mask, Top2Policy policy,
                          PhiloxRange draw, int64_t N, int64_t E, int64_t Cap) {
+  // ASSIGNMENT 4 BEGIN top2_select_forward
   std::vector<char> has2(static_cast<size_t>(N));
   choose_experts(expert, has2, probs, logits, policy, draw, N, E);
   // Ranks (Note [Slot order: every top-1 outranks every top-2]): a serial scan over tokens, like
@@ -177,6 +180,7 @@ void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* 
     kept[a] = (loc[a] >= 0 && loc[a] < Cap) ? 1 : 0;
     if (kept[a]) slot_src[expert[a] * Cap + loc[a]] = static_cast<int32_t>(a);
   }
+  // ASSIGNMENT 4 END
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,6 +202,7 @@ void top2_select_forward(int32_t* expert, int32_t* loc, int32_t* kept, int32_t* 
 template <typename T>
 void gate_weights_forward(T* gates, const T* probs, const int32_t* expert, const int32_t* kept,
                           int64_t N, int64_t E) {
+  // ASSIGNMENT 4 BEGIN gate_weights_forward
   parallel_for(N, [&](int64_t lo, int64_t hi) {
     for (int64_t s = lo; s < hi; ++s) {
       const T g1 = kept[s * K] ? probs[s * E + expert[s * K]] : T(0);
@@ -208,11 +213,13 @@ void gate_weights_forward(T* gates, const T* probs, const int32_t* expert, const
       gates[s * K + 1] = g2 / denom;
     }
   }, 1024);
+  // ASSIGNMENT 4 END
 }
 
 template <typename T>
 void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int32_t* expert,
                            const int32_t* kept, int64_t N, int64_t E) {
+  // ASSIGNMENT 4 BEGIN gate_weights_backward
   // forward: G_k = g_k / max(g_1 + g_2, eps),  g_k = kept_k * P[e_k]
   // See Note [Gate renormalisation and its gradient].
   parallel_for(N, [&](int64_t lo, int64_t hi) {
@@ -230,6 +237,7 @@ void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int
       if (kept[s * K + 1]) dp[expert[s * K + 1]] = (dG2 - through_denom) / denom;
     }
   }, 1024);
+  // ASSIGNMENT 4 END
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,6 +246,7 @@ void gate_weights_backward(T* dprobs, const T* dgates, const T* probs, const int
 template <typename T>
 void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* expert,
                                const int32_t* mask, int64_t N, int64_t E) {
+  // ASSIGNMENT 5 BEGIN load_balance_loss_forward
   // ce[e] = mean_s [e1(s) = e]   (every real token's top-1 choice, before dropping; padding
   // counts in no numerator but the mean is still over all N, as fairseq's)
   std::vector<int64_t> count(static_cast<size_t>(E), 0);
@@ -251,10 +260,12 @@ void load_balance_loss_forward(T* loss, T* ce, const T* probs, const int32_t* ex
   double acc = 0.0;
   for (int64_t e = 0; e < E; ++e) acc += (me[e] / static_cast<double>(N)) * ce[e];
   loss[0] = static_cast<T>(static_cast<double>(E) * acc);  // l_aux = E * sum_e me[e] ce[e]
+  // ASSIGNMENT 5 END
 }
 
 template <typename T>
 void load_balance_loss_backward(T* dprobs, const T* dloss, const T* ce, int64_t N, int64_t E) {
+  // ASSIGNMENT 5 BEGIN load_balance_loss_backward
   // forward: l_aux = E * sum_e (1/N sum_s P[s, e]) * ce[e], ce a constant (counts of argmaxes)
   //   =>  dP[s, e] = dloss * E * ce[e] / N   (the same for every token)
   const T scale = dloss[0] * static_cast<T>(E) / static_cast<T>(N);
@@ -262,6 +273,7 @@ void load_balance_loss_backward(T* dprobs, const T* dloss, const T* ce, int64_t 
     for (int64_t s = lo; s < hi; ++s)
       for (int64_t e = 0; e < E; ++e) dprobs[s * E + e] = scale * ce[e];
   }, 1024);
+  // ASSIGNMENT 5 END
 }
 
 #define MOE_INSTANTIATE(T)                                                                      \

@@ -61,6 +61,7 @@ static double inv_sqrt(int64_t hs) { return 1.0 / std::sqrt(static_cast<double>(
 // Rows of P in place: scores in, causal softmax out; p[t, u] = 0 for u > t.
 template <typename F>
 static void causal_softmax_rows(F* P, int64_t T) {
+  // ASSIGNMENT 3 BEGIN causal_softmax_rows
   for (int64_t t = 0; t < T; ++t) {
     F* p = P + t * T;  // (T,): only p[0..t] are causal
     F mx = p[0];
@@ -72,6 +73,7 @@ static void causal_softmax_rows(F* P, int64_t T) {
     for (int64_t u = 0; u <= t; ++u) p[u] *= inv;
     std::fill(p + t + 1, p + T, F(0));  // the causal mask: no weight on the future
   }
+  // ASSIGNMENT 3 END
 }
 
 // Pd = P * M when there is a dropout mask, else P itself (no copy).
@@ -87,6 +89,7 @@ static const F* apply_mask(const F* Pbh, const F* mbh, HeadScratch<F>& s, int64_
 template <typename F>
 static void head_forward(F* out_b, F* Pbh, const F* qkv_b, const F* mbh, HeadScratch<F>& s,
                          int64_t T, int64_t C, int64_t h, int64_t hs) {
+  // ASSIGNMENT 3 BEGIN head_forward
   const int64_t ld = 3 * C;
   const F* q = qkv_b + h * hs;          // (T, hs), row stride 3C
   const F* k = qkv_b + C + h * hs;      // (T, hs), row stride 3C
@@ -96,6 +99,7 @@ static void head_forward(F* out_b, F* Pbh, const F* qkv_b, const F* mbh, HeadScr
   causal_softmax_rows(Pbh, T);                        // P = softmax(S + causal mask)
   const F* pd = apply_mask(Pbh, mbh, s, T);           // Pd = P * M
   gemm<F>(false, false, T, hs, T, F(1), pd, T, v, ld, F(0), out_b + h * hs, C);  // out = Pd v
+  // ASSIGNMENT 3 END
 }
 
 // dqkv_b (T, 3C) columns of head h  <-  dout_b (T, C), qkv_b, Pbh (T, T), mbh or null
@@ -103,6 +107,7 @@ template <typename F>
 static void head_backward(F* dqkv_b, const F* dout_b, const F* qkv_b, const F* Pbh,
                           const F* mbh, HeadScratch<F>& s, int64_t T, int64_t C, int64_t h,
                           int64_t hs) {
+  // ASSIGNMENT 3 BEGIN head_backward
   const int64_t ld = 3 * C;
   const F scale = static_cast<F>(inv_sqrt(hs));
   const F* q = qkv_b + h * hs;          // (T, hs), row stride 3C
@@ -129,6 +134,7 @@ static void head_backward(F* dqkv_b, const F* dout_b, const F* qkv_b, const F* P
   // forward: S = q k^T * scale;  backward: dq = scale * dS k,  dk = scale * dS^T q
   gemm<F>(false, false, T, hs, T, scale, dp, T, k, ld, F(0), dqkv_b + h * hs, ld);
   gemm<F>(true, false, T, hs, T, scale, dp, T, q, ld, F(0), dqkv_b + C + h * hs, ld);
+  // ASSIGNMENT 3 END
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +143,7 @@ static void head_backward(F* dqkv_b, const F* dout_b, const F* qkv_b, const F* P
 template <typename F>
 void attention_forward(F* out, F* P, const F* qkv, const DropoutMask* mask, int64_t B, int64_t T,
                        int64_t C, int64_t NH) {
+  // ASSIGNMENT 3 BEGIN attention_forward
   const int64_t hs = C / NH;
   parallel_for(B * NH, [&](int64_t i0, int64_t i1) {
     HeadScratch<F> s(T, mask != nullptr, /*backward=*/false);
@@ -146,11 +153,13 @@ void attention_forward(F* out, F* P, const F* qkv, const DropoutMask* mask, int6
                       head_mask(mask, s, i, T), s, T, C, h, hs);
     }
   });
+  // ASSIGNMENT 3 END
 }
 
 template <typename F>
 void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const DropoutMask* mask,
                         int64_t B, int64_t T, int64_t C, int64_t NH) {
+  // ASSIGNMENT 3 BEGIN attention_backward
   const int64_t hs = C / NH;
   parallel_for(B * NH, [&](int64_t i0, int64_t i1) {
     HeadScratch<F> s(T, mask != nullptr, /*backward=*/true);
@@ -160,6 +169,7 @@ void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* P, const 
                        P + i * T * T, head_mask(mask, s, i, T), s, T, C, h, hs);
     }
   });
+  // ASSIGNMENT 3 END
 }
 
 template void attention_forward<float>(float*, float*, const float*, const DropoutMask*, int64_t,

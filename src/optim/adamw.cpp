@@ -27,16 +27,19 @@ AdamW::AdamW(const ParamRegistry& params, const AdamWConfig& cfg)
 
 // Global L2 norm of all gradients, summed in double in a fixed order (tensor by tensor).
 void adamw_grad_norm(float* norm, const AdamWTensor* ts, int64_t count) {
+  // ASSIGNMENT 6 BEGIN adamw_grad_norm
   double ss = 0.0;
   for (int64_t k = 0; k < count; ++k) {
     if (ts[k].g == nullptr) continue;
     for (int64_t i = 0; i < ts[k].n; ++i) ss += static_cast<double>(ts[k].g[i]) * ts[k].g[i];
   }
   *norm = static_cast<float>(std::sqrt(ss));
+  // ASSIGNMENT 6 END
 }
 
 void adamw_update(const AdamWTensor* ts, int64_t count, AdamWStepArgs a, const float* norm,
                   const float* guard, int32_t* bad_step) {
+  // ASSIGNMENT 6 BEGIN adamw_update
   const bool finite = std::isfinite(*norm) && (guard == nullptr || std::isfinite(*guard));
   if (!finite || *bad_step != 0) {
     if (*bad_step == 0) *bad_step = a.step;
@@ -58,6 +61,7 @@ void adamw_update(const AdamWTensor* ts, int64_t count, AdamWStepArgs a, const f
       }
     }, 1 << 15);
   }
+  // ASSIGNMENT 6 END
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,12 +170,14 @@ void AdamW::load_state(int64_t t, const std::vector<std::pair<std::string, Tenso
 }
 
 double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double peak_lr) {
+  // ASSIGNMENT 6 BEGIN lr_at
   if (warmup_steps > 0 && step < warmup_steps)
     return peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   const int64_t decay_steps = total_steps - warmup_steps;
   if (decay_steps <= 0) return peak_lr;
   const double frac = static_cast<double>(step - warmup_steps) / static_cast<double>(decay_steps);
   return peak_lr * std::max(0.0, 1.0 - frac);
+  // ASSIGNMENT 6 END
 }
 
 }  // namespace moe
