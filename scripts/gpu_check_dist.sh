@@ -51,7 +51,7 @@ BENCH="--model 125m --moe-experts 16 --data .devdata/gutenberg/gutenberg.valid.t
 {
   echo "== W=1"; timeout 300 ./train $BENCH --out-dir $D/w1 2>&1 | grep -E "^step|transport|error" | tail -2
   steady $D/w1/log.jsonl
-  for tr in host cuda-ipc; do
+  for tr in ${BENCH_TRANSPORTS:-host cuda-ipc}; do
     echo "== W=2 --transport $tr"
     timeout 300 $MPIRUN -np 2 ./train $BENCH --transport $tr --out-dir $D/w2-$tr 2>&1 \
       | grep -E "^step|^ranks|per training|error" | tail -3
@@ -59,6 +59,23 @@ BENCH="--model 125m --moe-experts 16 --data .devdata/gutenberg/gutenberg.valid.t
   done
 } > "$OUT/bench.log" 2>&1
 cat "$OUT/bench.log"
+# Weak scaling and the per-rank share alone: W = 1 at the batch of one W = 2 rank (is the
+# per-rank work half of W = 1's?), and W = 1 / W = 2 at BENCH_WEAK_B rows per GPU.
+if [ -n "${BENCH_WEAK_B:-}" ]; then
+  {
+    echo "== W=1 at batch 8 (the rows of one W=2 rank of the batch-16 run)"
+    timeout 200 ./train ${BENCH/--batch-size 16/--batch-size 8} --out-dir $D/h1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
+    steady $D/h1/log.jsonl
+    wb=$BENCH_WEAK_B
+    echo "== weak scaling: W=1 at batch $wb, W=2 at batch $((2 * wb)) (cuda-ipc)"
+    timeout 200 ./train ${BENCH/--batch-size 16/--batch-size $wb} --out-dir $D/k1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
+    steady $D/k1/log.jsonl
+    timeout 200 $MPIRUN -np 2 ./train ${BENCH/--batch-size 16/--batch-size $((2 * wb))} --transport cuda-ipc \
+      --out-dir $D/k2 2>&1 | grep -E "^step [0-9]+/|per training|error" | tail -2
+    steady $D/k2/log.jsonl
+  } >> "$OUT/bench.log" 2>&1
+  tail -12 "$OUT/bench.log"
+fi
 rm -rf $D
 if [ -f .bench/torch_ref.py ]; then
   step "torch_ref (same call; TF32 rows)"
@@ -109,6 +126,25 @@ if has finetune; then
       --epochs 1 --limit-train 2000 --out-dir runs/gpu-ft2 --overwrite 2>&1 | tail -4
   } > "$OUT/programs.log" 2>&1
   cat "$OUT/programs.log"
+fi
+
+# Where the GPU time goes (nsys, when the image has it): the kernel and copy time summed over a
+# short run at W = 1 and at W = 2 (rank 0), to compare with the wall time of the steps.
+if has prof && command -v nsys > /dev/null; then
+  step "profile: nsys, 125M-E16, 30 steps, W = 1 and W = 2 (cuda-ipc)"
+  D=/dev/shm/moe-prof; mkdir -p $D
+  PR="--model 125m --moe-experts 16 --data .devdata/gutenberg/gutenberg.valid.txt.xz \
+    --bpe-dir .devdata/gpt2_bpe --seq-len 1024 --batch-size 16 --steps 30 --log-every 10 \
+    --eval-every 0 --eval-batches 1 --cache-dir $D/cache --overwrite"
+  {
+    timeout 200 nsys profile -q -t cuda -o $D/w1 ./train $PR --out-dir $D/o1 2>&1 | grep -E "^step 30|error"
+    nsys stats -q -r cuda_gpu_kern_sum,cuda_gpu_mem_time_sum -f csv $D/w1.nsys-rep 2>&1 | head -45
+    timeout 200 $MPIRUN -np 2 nsys profile -q -t cuda -o $D/w2_%q{OMPI_COMM_WORLD_RANK} ./train $PR \
+      --transport cuda-ipc --out-dir $D/o2 2>&1 | grep -E "^step 30|per training|error"
+    nsys stats -q -r cuda_gpu_kern_sum,cuda_gpu_mem_time_sum -f csv $D/w2_0.nsys-rep 2>&1 | head -45
+  } > "$OUT/prof.log" 2>&1
+  cat "$OUT/prof.log" | cut -c1-220 | head -40
+  rm -rf $D
 fi
 
 if has tests; then

@@ -1,5 +1,6 @@
-// ipc.cu — the CUDA pieces of the cuda-ipc transport (src/dist/transport_ipc.h): mailboxes,
-// their IPC handles, peer copies and the rank-ordered sum of an all-reduce.
+// ipc.cu — the CUDA pieces of the cuda-ipc transport (src/dist/transport_ipc.h): mailboxes and
+// events with their IPC handles, the communication stream, peer copies and the rank-ordered sum
+// of an all-reduce.
 #include <cstring>
 
 #include "cuda_common.h"
@@ -11,13 +12,16 @@ namespace {
 // out[i] = sum over ranks q = 0, 1, ..., W-1 of srcs[q][offset + i]: a fixed order, so the result
 // is the same bits on every run and on every rank that computes it.
 __global__ void sum_slices_kernel(float* out, PeerPointers srcs, int W, int64_t offset,
-                                  int64_t n) {
+                                  int64_t n, float scale) {
   for (int64_t i = grid_index(); i < n; i += grid_stride()) {
     float acc = srcs.p[0][offset + i];
     for (int q = 1; q < W; ++q) acc += srcs.p[q][offset + i];
-    out[i] = acc;
+    out[i] = acc * scale;
   }
 }
+
+cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+cudaEvent_t as_event(void* e) { return static_cast<cudaEvent_t>(e); }
 
 }  // namespace
 
@@ -53,16 +57,80 @@ void ipc_close(void* p) {
   if (p != nullptr) CUDA_IGNORE_ERROR(cudaIpcCloseMemHandle(p));
 }
 
-void ipc_copy(void* dst, const void* src, size_t bytes) {
+void* ipc_event_create() {
+  cudaEvent_t ev;
+  CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventInterprocess));
+  return ev;
+}
+
+IpcHandle ipc_event_export(void* ev) {
+  static_assert(sizeof(cudaIpcEventHandle_t) <= sizeof(IpcHandle), "IPC event handle size");
+  cudaIpcEventHandle_t h;
+  CUDA_CHECK(cudaIpcGetEventHandle(&h, as_event(ev)));
+  IpcHandle out;
+  std::memset(out.bytes, 0, sizeof out.bytes);
+  std::memcpy(out.bytes, &h, sizeof h);
+  return out;
+}
+
+void* ipc_event_open(const IpcHandle& in) {
+  cudaIpcEventHandle_t h;
+  std::memcpy(&h, in.bytes, sizeof h);
+  cudaEvent_t ev;
+  CUDA_CHECK(cudaIpcOpenEventHandle(&ev, h));
+  return ev;
+}
+
+void ipc_event_destroy(void* ev) {
+  if (ev != nullptr) CUDA_IGNORE_ERROR(cudaEventDestroy(as_event(ev)));
+}
+
+void* timing_event_create() {
+  cudaEvent_t ev;
+  CUDA_CHECK(cudaEventCreate(&ev));
+  return ev;
+}
+
+bool timing_event_ms(void* start, void* end, float* ms) {
+  if (cudaEventQuery(as_event(end)) != cudaSuccess ||
+      cudaEventQuery(as_event(start)) != cudaSuccess) {
+    (void)cudaGetLastError();  // "not ready" is an answer here, not an error to keep
+    return false;
+  }
+  CUDA_CHECK(cudaEventElapsedTime(ms, as_event(start), as_event(end)));
+  return true;
+}
+
+void ipc_event_record(void* ev, void* stream) {
+  CUDA_CHECK(cudaEventRecord(as_event(ev), as_stream(stream)));
+}
+
+void ipc_stream_wait(void* stream, void* ev) {
+  CUDA_CHECK(cudaStreamWaitEvent(as_stream(stream), as_event(ev), 0));
+}
+
+void* ipc_stream_create() {
+  cudaStream_t s;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+
+void ipc_stream_destroy(void* stream) {
+  if (stream != nullptr) CUDA_IGNORE_ERROR(cudaStreamDestroy(as_stream(stream)));
+}
+
+void ipc_copy(void* dst, const void* src, size_t bytes, void* stream) {
   if (bytes == 0) return;
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, 0));
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, as_stream(stream)));
 }
 
 void ipc_sync() { CUDA_CHECK(cudaDeviceSynchronize()); }
 
-void ipc_sum_slices(float* out, PeerPointers srcs, int W, int64_t offset, int64_t n) {
+void ipc_sum_slices(float* out, PeerPointers srcs, int W, int64_t offset, int64_t n, float scale,
+                    void* stream) {
   if (n == 0) return;
-  sum_slices_kernel<<<grid_size_for(n, kBlock), kBlock>>>(out, srcs, W, offset, n);
+  sum_slices_kernel<<<grid_size_for(n, kBlock), kBlock, 0, as_stream(stream)>>>(out, srcs, W,
+                                                                             offset, n, scale);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -35,6 +35,18 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, B
   return out;
 }
 
+static thread_local const LeafReadyFn* t_leaf_ready = nullptr;
+
+LeafReadyScope::LeafReadyScope(LeafReadyFn fn) {
+  CHECK(t_leaf_ready == nullptr, "LeafReadyScope: one leaf hook at a time");
+  t_leaf_ready = new LeafReadyFn(std::move(fn));
+}
+
+LeafReadyScope::~LeafReadyScope() {
+  delete t_leaf_ready;
+  t_leaf_ready = nullptr;
+}
+
 void accumulate_grad(AutogradMeta& meta, const Tensor& g) {
   if (!meta.grad.defined()) {
     // A leaf's buffer must be its own: the incoming gradient may alias another slot (add's
@@ -85,7 +97,10 @@ void backward(const Tensor& out, const Tensor& grad_out) {
   accumulate_grad(*root, grad_out);
   std::vector<std::shared_ptr<Node>> ran;  // to release the graph afterwards (see below)
   for (AutogradMeta* m : order) {
-    if (!m->grad_fn) continue;  // a leaf: its .grad is the result
+    if (!m->grad_fn) {  // a leaf: its .grad is the result, final now (every user has run)
+      if (t_leaf_ready != nullptr) (*t_leaf_ready)(*m);
+      continue;
+    }
     std::shared_ptr<Node> node = m->grad_fn;
     Tensor g = m->grad;
     m->grad = Tensor();  // interior gradients are not kept

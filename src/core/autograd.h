@@ -66,6 +66,22 @@ void backward(const Tensor& loss);
 // Run backward from any tensor with an explicit seed gradient of the same shape.
 void backward(const Tensor& out, const Tensor& grad_out);
 
+// Leaf hooks: while a LeafReadyScope lives, backward() calls its function once for every leaf
+// (parameter) of the graph as soon as that leaf's gradient is final. In the topological order a
+// leaf comes after every node that uses it, so "final" costs nothing to know: the engine reaches
+// the leaf. The order is a function of the graph alone, the same on every rank running the same
+// model. GradSync (dist/grad_sync.h) uses it to start the all-reduce of a bucket of gradients
+// while the backward of the earlier layers is still running. The leaf's grad may be undefined
+// (no gradient reached it). One scope at a time; not nestable.
+using LeafReadyFn = std::function<void(AutogradMeta& leaf)>;
+class LeafReadyScope {
+ public:
+  explicit LeafReadyScope(LeafReadyFn fn);
+  ~LeafReadyScope();
+  LeafReadyScope(const LeafReadyScope&) = delete;
+  LeafReadyScope& operator=(const LeafReadyScope&) = delete;
+};
+
 // Accumulate `g` into a leaf's gradient buffer (used by the engine and by expert-parallel code).
 void accumulate_grad(AutogradMeta& meta, const Tensor& g);
 

@@ -32,15 +32,32 @@ class Transport {
   virtual void all_to_all(const Tensor& send, Tensor& recv) = 0;
   // x = scale * (sum over ranks of x), in place (x contiguous, f32).
   virtual void all_reduce(Tensor& x, double scale) = 0;
+  // The same, split in two so that it can overlap compute (GradSync, during the backward pass):
+  // start() queues the all-reduce of x after the work queued so far and may return before it is
+  // done; x must stay alive and untouched until wait(), which orders everything queued after it
+  // behind every started all-reduce. By default start() is all_reduce() (the host transports
+  // block) and wait() does nothing.
+  virtual void all_reduce_start(Tensor& x, double scale) { all_reduce(x, scale); }
+  virtual void all_reduce_wait() {}
+  // Moves what the exchanges cost into comm_stats(), where it is measured on the device (events
+  // read once completed; never waits). The host transports time with the host clock instead.
+  virtual void collect_stats() {}
+  // True when the exchanges are queued on the device and never block the host (cuda-ipc): then
+  // the all-reduces overlap the backward and the transport times itself with device events.
+  // False: each call returns when done, and its callers time it with the host clock.
+  virtual bool asynchronous() const { return false; }
 };
 
-// What the exchanges cost, summed since the start of the process (or the last reset), for the
-// per-step breakdown `train` prints under mpirun (notes/benchmarks.md). Each exchange is timed
-// with the device idle before and after (the transports wait for the device anyway), so compute
-// and communication are measured apart; nothing overlaps them.
+// What the exchanges cost, summed since the start of the process, for the per-step breakdown
+// `train` prints under mpirun (notes/benchmarks.md). Host transports time each call with the host
+// clock (they block anyway). cuda-ipc times on the device with events: the all-to-all's span on
+// the compute stream (peer waits included); the all-reduces' busy time on their own stream; and
+// the exposed part, from the end of the backward pass to the end of the last all-reduce (zero
+// when they finished under the backward). busy - exposed is what overlapped the backward.
 struct CommStats {
   double a2a_seconds = 0, a2a_bytes = 0;  // all-to-alls of the MoE layers (bytes sent per rank)
   double ar_seconds = 0, ar_bytes = 0;    // gradient all-reduces (bytes reduced per rank)
+  double ar_exposed_seconds = 0;          // of ar_seconds, what the compute stream waited for
   int64_t a2a_calls = 0, ar_calls = 0;
 };
 CommStats& comm_stats();

@@ -127,7 +127,8 @@ void Finetuner::make_grad_sync() {
   // The clipping norm and the non-finite check must see every rank's experts (AdamW sums their
   // squares over the ranks), so that every rank clips and skips alike.
   if (model_->gpt().config().is_moe())
-    opt_->set_sharded(sharded_all, [](double v) { return dist_sum(v); });
+    opt_->set_sharded(sharded_all, rank_, world_,
+                      [this](Tensor& t) { transport_->all_reduce(t, 1.0); });
 }
 
 std::string Finetuner::ranks_line() const {

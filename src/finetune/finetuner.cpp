@@ -151,8 +151,10 @@ double Finetuner::train_epoch(int epoch) {
     Tensor loss = weight == 1.0 ? ce : scale(ce, weight);
     const Tensor& aux = model_->aux_loss();
     if (aux.defined() && cfg_.aux_loss_weight > 0) loss = add(loss, scale(aux, cfg_.aux_loss_weight));
-    backward(loss);  // a non-finite loss still runs; the optimizer then skips the update
-    if (grad_sync_) grad_sync_->sync();  // average the replicated gradients, scale the experts'
+    // A non-finite loss still runs; the optimizer then skips the update. GradSync averages the
+    // replicated gradients (overlapping the backward) and scales the experts'.
+    if (grad_sync_) grad_sync_->backward(loss);
+    else backward(loss);
     Tensor guard = loss.detach();
     if (world_ > 1) {  // the sum over ranks: a non-finite loss anywhere skips the step everywhere
       guard = guard.clone();

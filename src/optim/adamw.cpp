@@ -117,30 +117,41 @@ Tensor AdamW::step(double lr, const std::vector<double>* lr_scale, const Tensor&
   return norm;
 }
 
-void AdamW::set_sharded(std::vector<bool> sharded, std::function<double(double)> sum_over_ranks) {
+void AdamW::set_sharded(std::vector<bool> sharded, int rank, int world,
+                        std::function<void(Tensor&)> sum_over_ranks) {
   CHECK(sharded.size() == params_.size(), "AdamW::set_sharded: ", sharded.size(),
         " flags for ", params_.size(), " parameters");
   sharded_ = std::move(sharded);
+  rank_ = rank;
+  world_ = world;
   sum_over_ranks_ = std::move(sum_over_ranks);
 }
 
-// norm = sqrt(sum of squares of the replicated gradients + the sum over ranks of the squares of
-// the sliced ones). Each part goes through the same norm kernel over its half of the table.
+// norm = sqrt(shared^2 + sum over ranks of sliced^2), where shared and sliced are the norms of
+// the two halves of the table (the same norm kernel over each). The last step runs the kernel
+// once more, over a table of two "tensors": shared (1) and every rank's sliced (W).
 void AdamW::sharded_grad_norm(Tensor& norm, const std::vector<AdamWTensor>& table) const {
   std::vector<AdamWTensor> parts[2];
   for (size_t k = 0; k < table.size(); ++k) parts[sharded_[k] ? 1 : 0].push_back(table[k]);
-  double sq[2];
-  for (int h = 0; h < 2; ++h) {
-    Tensor n = Tensor::zeros({}, DType::F32, norm.device());
-    if (norm.device().is_cuda())
-      adamw_grad_norm_cuda(n.data<float>(true), parts[h].data(),
-                           static_cast<int64_t>(parts[h].size()));
+  const Device dev = norm.device();
+  Tensor shared = Tensor::zeros({1}, DType::F32, dev);      // (1)
+  Tensor sliced = Tensor::zeros({world_}, DType::F32, dev);  // (W): entry r from rank r
+  auto run_norm = [&](float* out, const std::vector<AdamWTensor>& ts) {
+    if (dev.is_cuda())
+      adamw_grad_norm_cuda(out, ts.data(), static_cast<int64_t>(ts.size()));
     else
-      adamw_grad_norm(n.data<float>(), parts[h].data(), static_cast<int64_t>(parts[h].size()));
-    const double v = n.item();  // the one read per step of a sharded model
-    sq[h] = v * v;
-  }
-  norm.fill(std::sqrt(sq[0] + sum_over_ranks_(sq[1])));
+      adamw_grad_norm(out, ts.data(), static_cast<int64_t>(ts.size()));
+  };
+  const bool on_gpu = dev.is_cuda();
+  run_norm(on_gpu ? shared.data<float>(true) : shared.data<float>(), parts[0]);
+  run_norm((on_gpu ? sliced.data<float>(true) : sliced.data<float>()) + rank_, parts[1]);
+  sum_over_ranks_(sliced);
+  std::vector<AdamWTensor> both(2);
+  both[0].g = on_gpu ? shared.data<float>(true) : shared.data<float>();
+  both[0].n = 1;
+  both[1].g = on_gpu ? sliced.data<float>(true) : sliced.data<float>();
+  both[1].n = world_;
+  run_norm(on_gpu ? norm.data<float>(true) : norm.data<float>(), both);
 }
 
 int64_t AdamW::first_nonfinite_step() const { return static_cast<int64_t>(bad_step_.item()); }

@@ -54,10 +54,13 @@ class AdamW {
   int64_t steps_taken() const { return t_; }
   // Expert parallelism (SPEC §4; notes/distributed.md): the parameters with sharded[k] set are
   // held in slices, one per rank, so the global gradient norm needs every rank's share of their
-  // squares: `sum_over_ranks` adds a host value over the ranks. With it, step() computes the norm
-  // as sqrt(shared^2 + sum over ranks of sliced^2) — the same on every rank, so clipping and the
-  // non-finite skip agree everywhere — at the cost of one device read per step.
-  void set_sharded(std::vector<bool> sharded, std::function<double(double)> sum_over_ranks);
+  // squares. `sum_over_ranks` adds a (world) f32 tensor over the ranks, in place, on its device
+  // (a transport's all-reduce). Each rank puts the norm of its slices in its own entry of a
+  // zeroed (world) tensor, the sum gathers all of them exactly (adding zeros), and the norm
+  // kernel then gives sqrt(shared^2 + sum over ranks of sliced^2) — the same on every rank, so
+  // clipping and the non-finite skip agree everywhere — without reading anything back.
+  void set_sharded(std::vector<bool> sharded, int rank, int world,
+                   std::function<void(Tensor&)> sum_over_ranks);
   // The first step whose update was skipped as non-finite, 0 if none (reads the device flag).
   int64_t first_nonfinite_step() const;
 
@@ -72,7 +75,8 @@ class AdamW {
   int64_t t_ = 0;
   void sharded_grad_norm(Tensor& norm, const std::vector<AdamWTensor>& table) const;
   std::vector<bool> sharded_;                   // empty: nothing sharded
-  std::function<double(double)> sum_over_ranks_;
+  int rank_ = 0, world_ = 1;
+  std::function<void(Tensor&)> sum_over_ranks_;
   Tensor bad_step_;  // () i32 on the parameters' device: first non-finite step, 0 = none
 };
 

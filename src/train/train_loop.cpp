@@ -233,37 +233,60 @@ void Trainer::log_step(const StepResult& s, double loss, bool eval_now, double e
                    hms(elapsed), " elapsed | ETA ", hms(eta), moe_stats_line(moe_stats)));
 }
 
-// Where the time of a multi-rank step went (rank 0's view; notes/benchmarks.md): the exchanges,
-// timed with the device idle before and after, and the rest (compute, data, logging).
-void Trainer::add_step_comm(const CommStats& before, double step_seconds) {
-  const CommStats& now = comm_stats();
-  step_comm_.a2a_seconds += now.a2a_seconds - before.a2a_seconds;
-  step_comm_.a2a_bytes += now.a2a_bytes - before.a2a_bytes;
-  step_comm_.a2a_calls += now.a2a_calls - before.a2a_calls;
-  step_comm_.ar_seconds += now.ar_seconds - before.ar_seconds;
-  step_comm_.ar_bytes += now.ar_bytes - before.ar_bytes;
-  step_comm_.ar_calls += now.ar_calls - before.ar_calls;
-  step_seconds_ += step_seconds;
-  ++comm_steps_;
+// Where the time of a multi-rank step went (rank 0's view; notes/benchmarks.md). The steps run
+// back to back without waiting for the device; at each log or checkpoint point the device is idle
+// anyway, so the window since the previous point is closed there: its wall time over its steps,
+// and what the transport measured of its exchanges (collect_stats). The first window (the first
+// step, which pays for set-up) and the pauses (logging, validation, checkpoints) are left out.
+void Trainer::close_comm_window(double now) {
+  cuda_synchronize();
+  transport_->collect_stats();
+  if (comm_mark_step_ >= 0 && step_ > comm_mark_step_) {
+    const CommStats& st = comm_stats();
+    const CommStats& m = comm_mark_;
+    step_comm_.a2a_seconds += st.a2a_seconds - m.a2a_seconds;
+    step_comm_.a2a_bytes += st.a2a_bytes - m.a2a_bytes;
+    step_comm_.a2a_calls += st.a2a_calls - m.a2a_calls;
+    step_comm_.ar_seconds += st.ar_seconds - m.ar_seconds;
+    step_comm_.ar_exposed_seconds += st.ar_exposed_seconds - m.ar_exposed_seconds;
+    step_comm_.ar_bytes += st.ar_bytes - m.ar_bytes;
+    step_comm_.ar_calls += st.ar_calls - m.ar_calls;
+    step_seconds_ += now - comm_mark_time_;
+    comm_steps_ += step_ - comm_mark_step_;
+  }
+}
+
+void Trainer::open_comm_window(double now) {
+  comm_mark_ = comm_stats();
+  comm_mark_time_ = now;
+  comm_mark_step_ = step_;
 }
 
 void Trainer::say_comm_breakdown() const {
   const CommStats& st = step_comm_;
-  const int64_t steps = comm_steps_;
-  const double step_ms = 1e3 * step_seconds_ / static_cast<double>(steps);
-  const double a2a_ms = 1e3 * st.a2a_seconds / static_cast<double>(steps);
-  const double ar_ms = 1e3 * st.ar_seconds / static_cast<double>(steps);
+  const double steps = static_cast<double>(comm_steps_);
+  const double step_ms = 1e3 * step_seconds_ / steps;
+  const double a2a_ms = 1e3 * st.a2a_seconds / steps;
+  const double ar_ms = 1e3 * st.ar_seconds / steps;
+  const double exposed_ms = 1e3 * st.ar_exposed_seconds / steps;
   std::string a2a = "none (dense)";
   if (st.a2a_calls > 0)
-    a2a = str_cat(fmt("%.1f", a2a_ms), " ms (", st.a2a_calls / steps, " exchanges of ",
+    a2a = str_cat(fmt("%.1f", a2a_ms), " ms (", fmt("%.0f", st.a2a_calls / steps),
+                  " exchanges of ",
                   fmt("%.1f", st.a2a_bytes / static_cast<double>(st.a2a_calls) / 1e6),
-                  " MB sent per rank, ", fmt("%.2f", st.a2a_bytes / st.a2a_seconds / 1e9),
+                  " MB sent per rank, ", fmt("%.1f", st.a2a_bytes / st.a2a_seconds / 1e9),
                   " GB/s)");
-  say_line(str_cat("per training step, over ", steps, " steps on ", world_, " ranks (", transport_->name(),
-                   "): ", fmt("%.1f", step_ms), " ms = all-to-all ", a2a, " + gradient all-reduce ",
-                   fmt("%.1f", ar_ms), " ms (", fmt("%.0f", st.ar_bytes / static_cast<double>(steps) / 1e6),
-                   " MB) + compute and the rest ", fmt("%.1f", step_ms - a2a_ms - ar_ms),
-                   " ms; overlap: none (validation and logging not included)"));
+  const std::string how = transport_->asynchronous()
+                              ? "timed on the device; the all-reduce runs on its own stream"
+                              : "timed on the host; each exchange blocks";
+  say_line(str_cat("per training step, over ", comm_steps_, " steps on ", world_, " ranks (",
+                   transport_->name(), ", ", how, "): ", fmt("%.1f", step_ms),
+                   " ms = compute and the rest ", fmt("%.1f", step_ms - a2a_ms - exposed_ms),
+                   " ms + all-to-all ", a2a, " + gradient all-reduce exposed ",
+                   fmt("%.1f", exposed_ms), " ms (of ", fmt("%.1f", ar_ms), " ms for ",
+                   fmt("%.0f", st.ar_bytes / steps / 1e6), " MB; ",
+                   fmt("%.1f", std::max(0.0, ar_ms - exposed_ms)),
+                   " ms overlapped the backward); validation and logging not included"));
 }
 
 int Trainer::run() {
@@ -284,13 +307,7 @@ int Trainer::run() {
   Tensor loss_window = Tensor::zeros({}, DType::F32, cfg_.device);
   int64_t window_steps = 0;
   while (step_ < cfg_.steps) {
-    const CommStats before = comm_stats();
-    const double step_t0 = seconds();
     StepResult s = train_step();  // queued on the device; nothing read back yet
-    if (world_ > 1 && step_ > first_step + 1) {  // the breakdown leaves out the first step
-      cuda_synchronize();
-      add_step_comm(before, seconds() - step_t0);
-    }
     add_inplace(loss_window, s.loss);
     ++window_steps;
     const bool last = step_ == cfg_.steps;
@@ -307,6 +324,7 @@ int Trainer::run() {
                           stop_signal != 0 || out_of_time;
     if (!log_now && !save_now) continue;
     // From here on values are read from the device (it waits for the step to finish).
+    if (world_ > 1) close_comm_window(seconds());
     if (stop_if_nonfinite(&code)) break;
     if (log_now) {
       // The mean over ranks: each rank's loss is the mean over its B/W rows of the global batch.
@@ -334,6 +352,7 @@ int Trainer::run() {
       say_line(str_cat("--max-minutes reached: saved step ", step_, " to ", ckpt_path_));
       break;
     }
+    if (world_ > 1) open_comm_window(seconds());
   }
   if (world_ > 1 && comm_steps_ > 0) say_comm_breakdown();
   write_pictures(code == 0 && !cfg_.quiet);

@@ -109,7 +109,8 @@ Trainer::Trainer(const TrainConfig& cfg)
   if (world_ > 1) {
     grad_sync_ = std::make_unique<GradSync>(model_->params().all(), *transport_, world_, sharded,
                                             expert_grad_scale_);
-    if (cfg_.model.is_moe()) opt_->set_sharded(sharded, [](double v) { return dist_sum(v); });
+    if (cfg_.model.is_moe())
+      opt_->set_sharded(sharded, rank_, world_, [this](Tensor& t) { transport_->all_reduce(t, 1.0); });
   }
   warmup_steps_ = warmup_steps_of(schedule());
   if (!cfg.resume.empty()) load_checkpoint_from(ck, cfg.resume);
@@ -211,9 +212,12 @@ StepResult Trainer::train_step() {
     loss = add(loss, scale(model_->aux_loss(), cfg_.moe_loss_weight));
   }
   s.loss = nll.detach();
-  backward(loss);
-  if (grad_sync_) grad_sync_->sync();  // average the shared gradients, scale the experts'
-  else if (expert_grad_scale_ != 1.0)
+  if (grad_sync_) {
+    grad_sync_->backward(loss);  // and average the shared gradients (overlapped), scale the experts'
+  } else {
+    backward(loss);
+  }
+  if (!grad_sync_ && expert_grad_scale_ != 1.0)
     for (auto& [name, p] : model_->params().all())
       if (GPT::is_expert_param(name) && p.grad().defined()) {
         Tensor g = p.grad();

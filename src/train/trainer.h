@@ -117,12 +117,17 @@ class Trainer {
   bool root() const { return rank_ == 0; }
   bool any_rank(bool v) const;
   void check_same_settings_on_every_rank() const;
-  // The per-step time breakdown of a multi-rank run (train_loop.cpp), from the second step on.
-  void add_step_comm(const CommStats& before, double step_seconds);
+  // The per-step time breakdown of a multi-rank run (train_loop.cpp), from the second step on,
+  // measured over the windows between log and checkpoint points.
+  void close_comm_window(double now);
+  void open_comm_window(double now);
   void say_comm_breakdown() const;
-  CommStats step_comm_;
+  CommStats step_comm_;              // summed over the closed windows
   double step_seconds_ = 0;
-  int64_t comm_steps_ = 0;  // v on some rank (the same answer on every rank)
+  int64_t comm_steps_ = 0;
+  CommStats comm_mark_;              // where the open window started
+  double comm_mark_time_ = 0;
+  int64_t comm_mark_step_ = -1;      // -1: no window open yet (the first step is left out)
   CounterRng dropout_rng_;  // dropout and gate noise: Philox stream (seed, offset), saved
   int64_t step_ = 0, warmup_steps_ = 0;
   double tokens_seen_ = 0;

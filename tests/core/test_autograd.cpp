@@ -2,6 +2,9 @@
 // graph, no recursion on deep graphs, gradients kept only for leaves.
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include "core/autograd.h"
 #include "ops/elementwise.h"
 
@@ -78,4 +81,37 @@ TEST(Autograd, LeafGradientIsItsOwnBuffer) {
   scale_inplace(ga, 10.0);
   EXPECT_DOUBLE_EQ(a.grad().item(), 10.0);
   EXPECT_DOUBLE_EQ(b.grad().item(), 1.0);
+}
+
+// The leaf hook (LeafReadyScope) fires once per leaf, when its gradient is final: here `a` is used
+// at both ends of a chain, so a hook fired at its first accumulation would see half of it; `c`,
+// used only by the last op, is final first. What the hook saw must equal the gradient in the end.
+TEST(Autograd, LeafHookFiresOnceWhenTheGradientIsFinal) {
+  Tensor a = Tensor::from_f64({1.0, 2.0}, {2}).set_requires_grad(true);
+  Tensor b = Tensor::from_f64({3.0, -1.0}, {2}).set_requires_grad(true);
+  Tensor c = Tensor::from_f64({0.5, 4.0}, {2}).set_requires_grad(true);
+  std::vector<std::pair<AutogradMeta*, std::vector<double>>> seen;
+  {
+    LeafReadyScope hook([&seen](AutogradMeta& leaf) {
+      seen.push_back({&leaf, leaf.grad.defined() ? leaf.grad.to_f64_vector() : std::vector<double>{}});
+    });
+    Tensor h = mul(a, b);                            // a used first ...
+    for (int i = 0; i < 3; ++i) h = scale(h, 2.0);   // (a chain in between)
+    backward(sum(mul(add(h, a), c)));                // ... and last, with c
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].first, c.meta().get());          // c: only the last op uses it
+  for (Tensor* t : {&a, &b, &c}) {
+    int times = 0;
+    for (const auto& [leaf, g] : seen)
+      if (leaf == t->meta().get()) {
+        ++times;
+        EXPECT_EQ(g, t->grad().to_f64_vector());
+      }
+    EXPECT_EQ(times, 1);
+  }
+  // Without a scope, no hook.
+  seen.clear();
+  backward(sum(mul(a, c)));
+  EXPECT_TRUE(seen.empty());
 }

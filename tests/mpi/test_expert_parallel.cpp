@@ -108,15 +108,16 @@ void run_equivalence(int experts, const std::string& scaling, const std::string&
     sharded.push_back(W > 1 && GPT::is_expert_param(name));
   const double expert_scale = scaling == "lr" ? 1.0 / W : 1.0 / std::sqrt(double(W));
   GradSync sync(ep_model.params().all(), *t, W, sharded, expert_scale);
-  if (W > 1 && experts > 0) ep_opt.set_sharded(sharded, [](double v) { return dist_sum(v); });
+  if (W > 1 && experts > 0)
+    ep_opt.set_sharded(sharded, dist().rank, W, [&t](Tensor& v) { t->all_reduce(v, 1.0); });
   for (int step = 0; step < steps; ++step) {
     Tensor x, y;
     global_batch(B, cfg.seq_len, cfg.vocab_size, step, &x, &y);
     // W ranks: this rank's rows.
     Tensor nll, aux;
-    backward(share_loss(ep_model, rows(x, dist().rank, b).to(dev), rows(y, dist().rank, b).to(dev),
-                        &nll, &aux));
-    sync.sync();
+    // backward with the gradient exchange started from the leaf hook (overlapped on cuda-ipc)
+    sync.backward(share_loss(ep_model, rows(x, dist().rank, b).to(dev),
+                             rows(y, dist().rank, b).to(dev), &nll, &aux));
     // Routing statistics cover every rank's tokens: the sum of the shares' counts.
     std::vector<int64_t> ep_counts;
     if (experts > 0) ep_counts = ep_model.moe_stats()[0].tokens_per_expert;
