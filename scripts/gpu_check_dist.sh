@@ -63,18 +63,24 @@ cat "$OUT/bench.log"
 # per-rank work half of W = 1's?), and W = 1 / W = 2 at BENCH_WEAK_B rows per GPU.
 if [ -n "${BENCH_WEAK_B:-}" ]; then
   {
-    echo "== W=1 at batch 8 (the rows of one W=2 rank of the batch-16 run)"
-    timeout 200 ./train ${BENCH/--batch-size 16/--batch-size 8} --out-dir $D/h1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
-    steady $D/h1/log.jsonl
+    # batch 8: the rows of one W=2 rank of the batch-16 run; batch 4: does the step time still
+    # fall with the work (the GPU is the limit) or not (a fixed cost per step)?
+    for hb in 8 4; do
+      echo "== W=1 at batch $hb"
+      timeout 200 ./train ${BENCH/--batch-size 16/--batch-size $hb} --out-dir $D/h$hb 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
+      steady $D/h$hb/log.jsonl
+    done
     wb=$BENCH_WEAK_B
-    echo "== weak scaling: W=1 at batch $wb, W=2 at batch $((2 * wb)) (cuda-ipc)"
-    timeout 200 ./train ${BENCH/--batch-size 16/--batch-size $wb} --out-dir $D/k1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
-    steady $D/k1/log.jsonl
+    echo "== weak scaling: W=1 at batch $wb (above when 16), W=2 at batch $((2 * wb)) (cuda-ipc)"
+    if [ "$wb" != 16 ]; then
+      timeout 200 ./train ${BENCH/--batch-size 16/--batch-size $wb} --out-dir $D/k1 2>&1 | grep -E "^step [0-9]+/|error" | tail -1
+      steady $D/k1/log.jsonl
+    fi
     timeout 200 $MPIRUN -np 2 ./train ${BENCH/--batch-size 16/--batch-size $((2 * wb))} --transport cuda-ipc \
       --out-dir $D/k2 2>&1 | grep -E "^step [0-9]+/|per training|error" | tail -2
     steady $D/k2/log.jsonl
   } >> "$OUT/bench.log" 2>&1
-  tail -12 "$OUT/bench.log"
+  tail -14 "$OUT/bench.log"
 fi
 rm -rf $D
 if [ -f .bench/torch_ref.py ]; then
