@@ -5,9 +5,10 @@
 #   tests/course/grade.sh N BUILD
 #
 # It runs exactly the tests that tests/course/assignments.txt lists for assignment N (a GoogleTest
-# filter on build/.../test_all; each listed test of test_mpi under `$MPIRUN -np 2` and `-np 4`),
-# prints PASS / FAIL / SKIP (with the reason) / CRASH (crashed, or hung past KIT_TEST_TIMEOUT or
-# KIT_MPI_TIMEOUT seconds) per test and the score line
+# filter on build/.../test_all; each listed test of test_mpi under `$MPIRUN -np 2` and `-np 4`, or
+# only `-np 4` for those listed as `mpi4`), prints PASS / FAIL / SKIP (with the reason) / CRASH
+# (crashed, hung: KIT_MPI_IDLE seconds without output, or past KIT_TEST_TIMEOUT) per test and the
+# score line
 #     assignment N: K/M tests passed
 # and exits 0 only when all M passed. Skipped tests are not passed: a test that needs a GPU skips
 # without one, and the grader says so. Test runs get a private, empty /tmp where the system allows
@@ -28,7 +29,8 @@ kit_check_number "$n"
 all_tests=$(kit_tests "$n" all)
 cuda_tests=$(kit_tests "$n" cuda)
 mpi_tests=$(kit_tests "$n" mpi)
-[ -n "$all_tests$cuda_tests$mpi_tests" ] || kit_die "assignment $n lists no tests in $KIT_TABLE"
+mpi4_tests=$(kit_tests "$n" mpi4)
+[ -n "$all_tests$cuda_tests$mpi_tests$mpi4_tests" ] || kit_die "assignment $n lists no tests in $KIT_TABLE"
 
 work="$build/grade-$n"
 rm -rf "$work"
@@ -50,7 +52,7 @@ fi
 # they exist and count as skipped elsewhere.
 built=$("$build/test_all" --gtest_list_tests | awk '/^[A-Za-z_].*\.$/ { s = $1 } /^  / { print s $1 }')
 for t in $cuda_tests; do
-  if printf '%s\n' "$built" | grep -qxF "$t"; then
+  if kit_has "$built" "$t"; then
     all_tests=$(printf '%s\n%s' "$all_tests" "$t")
   else
     echo "SKIP $t" >> "$results"
@@ -62,22 +64,28 @@ if [ -n "$all_tests" ]; then
   kit_run_gtest "$work/all.txt" "$log" "$root/$work/tmp" "$build/test_all" "$filter"
   cat "$work/all.txt" >> "$results"
 fi
-# A collective test that crashed or hung at 2 ranks is not run again at 4 (a hang costs the whole
-# KIT_MPI_TIMEOUT): it counts as CRASH there too, and the grader says so.
-for t in $mpi_tests; do
-  kit_run_mpi "$results" "$log" "$root/$work/tmp" "$build/test_mpi" 2 "$t"
-  if grep -qxF "CRASH $t@np2" "$results"; then
-    echo "CRASH $t@np4" >> "$results"
-    echo "$t@np4" >> "$work/not_rerun.txt"
-  else
-    kit_run_mpi "$results" "$log" "$root/$work/tmp" "$build/test_mpi" 4 "$t"
-  fi
-done
+# The listed tests of test_mpi at 2 ranks, then at 4 (with those listed for 4 ranks only): one
+# mpirun for all of them when no rank fails any, else one per test (lib.sh, kit_run_mpi_set). A
+# test that crashed or hung at 2 ranks is not run again at 4 (a hang costs KIT_MPI_IDLE seconds):
+# it counts as CRASH there too, and the grader says so.
+if [ -n "$mpi_tests$mpi4_tests" ]; then
+  kit_run_mpi_set "$results" "$log" "$root/$work/tmp" "$build/test_mpi" 2 "$mpi_tests"
+  again=$mpi4_tests
+  for t in $mpi_tests; do
+    if grep -qxF "CRASH $t@np2" "$results"; then
+      echo "CRASH $t@np4" >> "$results"
+      echo "$t@np4" >> "$work/not_rerun.txt"
+    else
+      again=$(printf '%s\n%s' "$again" "$t")
+    fi
+  done
+  kit_run_mpi_set "$results" "$log" "$root/$work/tmp" "$build/test_mpi" 4 "$again"
+fi
 rm -rf "$work/tmp"
 
 # The message a skipped test gave: the first line after its RUN line that is not "file:line: Skipped".
 skip_reason() {
-  if [[ "$1" != *@np* ]] && ! printf '%s\n' "$built" | grep -qxF "$1"; then
+  if [[ "$1" != *@np* ]] && ! kit_has "$built" "$1"; then
     echo "not in this build: a test compiled only with CUDA (nvcc)"
     return
   fi
@@ -87,9 +95,10 @@ skip_reason() {
 }
 
 # One line per graded item, in the table's order; an item with no result did not run.
-expected=$( { printf '%s\n' "$all_tests"; for t in $cuda_tests; do
-               printf '%s\n' "$all_tests" | grep -qxF "$t" || echo "$t"; done; for t in $mpi_tests; do echo "$t@np2"; echo "$t@np4"; done; } |
-  sed '/^$/d')
+expected=$( { printf '%s\n' "$all_tests"
+             for t in $cuda_tests; do kit_has "$all_tests" "$t" || echo "$t"; done
+             for t in $mpi_tests; do echo "$t@np2"; echo "$t@np4"; done
+             for t in $mpi4_tests; do echo "$t@np4"; done; } | sed '/^$/d')
 passed=0
 skipped=0
 total=0
