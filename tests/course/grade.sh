@@ -26,6 +26,7 @@ if [ -z "$n" ] && [ -f .assignment ]; then n=$(cat .assignment); fi
 [ -n "$n" ] || kit_die "which assignment? HINT: make grade N=<number>; one of: $(kit_numbers | tr '\n' ' ')"
 kit_check_number "$n"
 
+KIT_GPU=$(kit_gpu_here "$build")
 all_tests=$(kit_tests "$n" all)
 cuda_tests=$(kit_tests "$n" cuda)
 mpi_tests=$(kit_tests "$n" mpi)

@@ -37,6 +37,7 @@ if [ -f .assignment ]; then
   exit 0
 fi
 numbers=${*:-$(kit_numbers)}
+KIT_GPU=$(kit_gpu_here "$build")  # `gpu` tests are checked only where a GPU runs them
 work="$root/${build%/}-kit"
 export MPIRUN=${MPIRUN:-mpirun}
 parent_bins=${MOE_BIN_DIR:-.}
@@ -93,6 +94,9 @@ for n in $numbers; do
       grep -qxF "$t" "$work/all_names.txt" || problem "assignment $n lists $t, which test_all does not have"
     done
   fi
+  for t in $(kit_tests "$n" gpu); do
+    grep -qxF "$t" "$work/all_names.txt" || problem "assignment $n lists $t, which test_all does not have"
+  done
   for t in $(kit_tests "$n" mpi) $(kit_tests "$n" mpi4); do
     grep -qxF "$t" "$work/mpi_names.txt" || problem "assignment $n lists $t, which test_mpi does not have"
   done

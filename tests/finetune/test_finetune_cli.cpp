@@ -221,7 +221,8 @@ TEST_F(FinetuneCli, SigtermSavesAndExits143) {
   const std::string script =
       sh_quote(prog) + " " + quick_run(dir, ckpt, 10000) + " --out-dir " + out + " > " + log +
       " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'epoch 1/10000 |' " + log +
-      " && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo \"rc=$?\"";
+      " && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done; kill -TERM $pid; "
+      "wait $pid; echo \"rc=$?\"";
   Result r = run_cli("bash -c " + sh_quote(script), "");
   const std::string printed = slurp(log);
   EXPECT_TRUE(contains(r.output, "rc=143")) << r.output << printed;

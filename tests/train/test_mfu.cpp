@@ -120,8 +120,9 @@ TEST(TrainMfu, CpuRunLogsMfuAgainstTheMeasuredGemmPeak) {
     ASSERT_TRUE(std::isfinite(gflops) && gflops > 0) << line;
     EXPECT_GT(mfu->as_number(), 0.0) << line;
     const double expect = j.at("tokens_per_s").as_number() * ftok / (gflops * 1e9);
-    // Rounding: mfu is written with 4 decimals, the label with 1, tokens/s with 1.
-    EXPECT_NEAR(mfu->as_number(), expect, 6e-5 + 2e-3 * expect) << line;
+    // Rounding: mfu is written with 4 decimals, tokens/s with 1, and the label's GFLOP/s with 1
+    // decimal, a relative error of up to 0.05 / gflops (0.4% at 13 GFLOP/s on a slow machine).
+    EXPECT_NEAR(mfu->as_number(), expect, 6e-5 + expect * (2e-3 + 0.05 / gflops)) << line;
   }
   fs::remove_all(c.out_dir);
 }
