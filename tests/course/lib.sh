@@ -30,8 +30,13 @@ kit_tests() {
 # has the GPU suites), else 0. Then the programs the CLI tests start pick the GPU, so a stubbed
 # CUDA kernel breaks them too: those tests are listed as `gpu` (assignment 8).
 kit_gpu_here() {
-  if [ "${CUDA_VISIBLE_DEVICES-x}" != "" ] && nvidia-smi -L 2> /dev/null | grep -q '^GPU' &&
-     "$1/test_all" --gtest_list_tests 2> /dev/null | grep -q '^GpuTraining\.'; then
+  # Whole outputs first, then grep on them: `cmd | grep -q` under pipefail fails when grep's early
+  # exit kills cmd with SIGPIPE (see kit_has).
+  local gpus tests
+  gpus=$(nvidia-smi -L 2> /dev/null || true)
+  tests=$("$1/test_all" --gtest_list_tests 2> /dev/null || true)
+  if [ "${CUDA_VISIBLE_DEVICES-x}" != "" ] && grep -q '^GPU' <<< "$gpus" &&
+     grep -q '^GpuTraining\.' <<< "$tests"; then
     echo 1
   else
     echo 0
