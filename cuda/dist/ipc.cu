@@ -21,6 +21,22 @@ __global__ void sum_slices_kernel(float* out, PeerPointers srcs, int W, int64_t 
 }
 
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+// CUDA's handle types (memory and event) in and out of our opaque, fixed-size IpcHandle.
+template <class H>
+IpcHandle pack_handle(const H& h) {
+  static_assert(sizeof(H) <= sizeof(IpcHandle), "IPC handle size");
+  IpcHandle out;
+  std::memset(out.bytes, 0, sizeof out.bytes);
+  std::memcpy(out.bytes, &h, sizeof h);
+  return out;
+}
+template <class H>
+H unpack_handle(const IpcHandle& in) {
+  H h;
+  std::memcpy(&h, in.bytes, sizeof h);
+  return h;
+}
 cudaEvent_t as_event(void* e) { return static_cast<cudaEvent_t>(e); }
 
 }  // namespace
@@ -36,20 +52,15 @@ void ipc_free(void* p) {
 }
 
 IpcHandle ipc_export(void* p) {
-  static_assert(sizeof(cudaIpcMemHandle_t) <= sizeof(IpcHandle), "IPC handle size");
   cudaIpcMemHandle_t h;
   CUDA_CHECK(cudaIpcGetMemHandle(&h, p));
-  IpcHandle out;
-  std::memset(out.bytes, 0, sizeof out.bytes);
-  std::memcpy(out.bytes, &h, sizeof h);
-  return out;
+  return pack_handle(h);
 }
 
 void* ipc_open(const IpcHandle& in) {
-  cudaIpcMemHandle_t h;
-  std::memcpy(&h, in.bytes, sizeof h);
   void* p = nullptr;
-  CUDA_CHECK(cudaIpcOpenMemHandle(&p, h, cudaIpcMemLazyEnablePeerAccess));
+  CUDA_CHECK(cudaIpcOpenMemHandle(&p, unpack_handle<cudaIpcMemHandle_t>(in),
+                                  cudaIpcMemLazyEnablePeerAccess));
   return p;
 }
 
@@ -64,20 +75,14 @@ void* ipc_event_create() {
 }
 
 IpcHandle ipc_event_export(void* ev) {
-  static_assert(sizeof(cudaIpcEventHandle_t) <= sizeof(IpcHandle), "IPC event handle size");
   cudaIpcEventHandle_t h;
   CUDA_CHECK(cudaIpcGetEventHandle(&h, as_event(ev)));
-  IpcHandle out;
-  std::memset(out.bytes, 0, sizeof out.bytes);
-  std::memcpy(out.bytes, &h, sizeof h);
-  return out;
+  return pack_handle(h);
 }
 
 void* ipc_event_open(const IpcHandle& in) {
-  cudaIpcEventHandle_t h;
-  std::memcpy(&h, in.bytes, sizeof h);
   cudaEvent_t ev;
-  CUDA_CHECK(cudaIpcOpenEventHandle(&ev, h));
+  CUDA_CHECK(cudaIpcOpenEventHandle(&ev, unpack_handle<cudaIpcEventHandle_t>(in)));
   return ev;
 }
 

@@ -21,6 +21,14 @@ namespace {
 
 constexpr void* kCompute = nullptr;  // the default stream, where every op runs
 
+// Every rank's handle, in rank order (collective): how mailboxes and events are shared once.
+std::vector<IpcHandle> allgather_handles(const IpcHandle& mine) {
+  std::vector<IpcHandle> all(static_cast<size_t>(dist().world));
+  MPI_CHECK(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE,
+                          dist_comm()));
+  return all;
+}
+
 // A device buffer of this rank that every peer has mapped: mine = my pointer, peer[q] = rank q's
 // buffer as mapped here (peer[my rank] = mine).
 class Mailbox {
@@ -39,10 +47,7 @@ class Mailbox {
     const int W = dist().world, me = dist().rank;
     mine_ = ipc_alloc(bytes);
     size_ = bytes;
-    const IpcHandle h = ipc_export(mine_);
-    std::vector<IpcHandle> all(static_cast<size_t>(W));
-    MPI_CHECK(MPI_Allgather(&h, sizeof h, MPI_BYTE, all.data(), sizeof h, MPI_BYTE,
-                            dist_comm()));
+    const std::vector<IpcHandle> all = allgather_handles(ipc_export(mine_));
     peer_.assign(static_cast<size_t>(W), nullptr);
     for (int q = 0; q < W; ++q) peer_[q] = q == me ? mine_ : ipc_open(all[q]);
   }
@@ -69,10 +74,7 @@ class SharedEvent {
   SharedEvent() {
     const int W = dist().world, me = dist().rank;
     mine_ = ipc_event_create();
-    const IpcHandle h = ipc_event_export(mine_);
-    std::vector<IpcHandle> all(static_cast<size_t>(W));
-    MPI_CHECK(MPI_Allgather(&h, sizeof h, MPI_BYTE, all.data(), sizeof h, MPI_BYTE,
-                            dist_comm()));
+    const std::vector<IpcHandle> all = allgather_handles(ipc_event_export(mine_));
     peer_.assign(static_cast<size_t>(W), nullptr);
     for (int q = 0; q < W; ++q) peer_[q] = q == me ? mine_ : ipc_event_open(all[q]);
   }
@@ -119,6 +121,9 @@ class Timings {
     void* e = take();
     ipc_event_record(e, stream);
     pending_.push_back({start_ev, e, kind, bytes});
+    // eval and finetune never ask for the stats: keep the queue (and its events) bounded by
+    // draining what has completed as it grows (never waits).
+    if (pending_.size() > kMaxPending) collect(comm_stats());
   }
   void collect(CommStats& st) {
     while (!pending_.empty()) {
@@ -144,6 +149,7 @@ class Timings {
   }
 
  private:
+  static constexpr size_t kMaxPending = 1024;
   struct Span {
     void* start;
     void* end;
